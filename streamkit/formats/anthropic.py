@@ -1,0 +1,444 @@
+"""Anthropic messages (``POST /v1/messages``, ``"stream": true``).
+
+The stream is named events: ``message_start`` (id, model, usage), then per content block
+``content_block_start`` / ``content_block_delta`` (``text_delta``, ``input_json_delta``,
+``thinking_delta``, ``signature_delta``) / ``content_block_stop``, then ``message_delta`` (stop
+reason, usage) and ``message_stop``; ``ping`` may come anywhere and ``error`` ends the stream.
+Unknown event and delta types are skipped, as Anthropic's versioning policy asks of clients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+
+from streamkit.errors import APIStatusError, ProtocolError
+from streamkit.events import (
+    ContentEvent,
+    Finish,
+    FinishReason,
+    ReasoningDelta,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    Usage,
+)
+from streamkit.formats._json import api_error_from_response, load_event_json
+from streamkit.sse import SSEEvent, encode_event
+
+if TYPE_CHECKING:
+    from streamkit.message import Message
+
+__all__ = ["API_VERSION", "FORMAT", "AnthropicDecoder", "AnthropicEncoder", "AnthropicFormat"]
+
+#: The ``anthropic-version`` header streamkit sends.
+API_VERSION = "2023-06-01"
+
+_STOP_REASONS: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+_RAW_STOP: dict[FinishReason, str] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+    "other": "end_turn",
+}
+# The statuses Anthropic documents for each error type; an error event inside a stream has no
+# status of its own.
+_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+class AnthropicDecoder:
+    """Decode one Anthropic messages stream; see ``streamkit.formats.StreamDecoder``."""
+
+    __slots__ = ("_blocks", "_finished", "_input_tokens", "_started")
+
+    def __init__(self) -> None:
+        self._finished = False
+        self._started = False
+        self._blocks: dict[int, str] = {}  # open content block index -> block type
+        self._input_tokens: int | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def decode(self, sse: SSEEvent, received_at: float = 0.0) -> list[ContentEvent]:
+        kind = sse.event
+        if kind == "ping":
+            return []
+        if self._finished:
+            raise ProtocolError(f"event {kind!r} after message_stop")
+        payload = load_event_json(kind, sse.data)
+        if not isinstance(payload, dict):
+            raise ProtocolError(f"expected a JSON object in event {kind!r}, got {sse.data[:100]!r}")
+        if kind == "message":  # no event line: some proxies send only data; the type tells
+            kind = str(payload.get("type", ""))
+        if kind == "error":
+            raise _stream_error(payload)
+        if kind != "message_start" and not self._started and kind in _NEEDS_START:
+            raise ProtocolError(f"event {kind!r} before message_start")
+        handler = _HANDLERS.get(kind)
+        return handler(self, payload, received_at) if handler else []
+
+    def _message_start(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
+        if self._started:
+            raise ProtocolError("a second message_start in one stream")
+        self._started = True
+        message = _field(payload, "message", dict, "message_start")
+        out: list[ContentEvent] = [
+            StreamStart(
+                id=message.get("id", ""),
+                model=message.get("model", ""),
+                role=message.get("role", "assistant"),
+                raw=payload,
+                received_at=at,
+            )
+        ]
+        usage = message.get("usage")
+        if isinstance(usage, dict):
+            self._input_tokens = usage.get("input_tokens")
+            out.append(
+                Usage(
+                    input_tokens=self._input_tokens,
+                    output_tokens=usage.get("output_tokens"),
+                    raw=payload,
+                    received_at=at,
+                )
+            )
+        return out
+
+    def _block_start(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
+        index = _field(payload, "index", int, "content_block_start")
+        block = _field(payload, "content_block", dict, "content_block_start")
+        kind = str(block.get("type", ""))
+        if index in self._blocks:
+            raise ProtocolError(f"content_block_start for block {index}, which is already open")
+        self._blocks[index] = kind
+        if kind == "text" and block.get("text"):
+            return [TextDelta(block["text"], raw=payload, received_at=at)]
+        if kind == "tool_use":
+            initial = block.get("input")
+            arguments = orjson.dumps(initial).decode() if initial else ""
+            return [
+                ToolCallDelta(
+                    index,
+                    id=block.get("id", ""),
+                    name=block.get("name", ""),
+                    arguments=arguments,
+                    raw=payload,
+                    received_at=at,
+                )
+            ]
+        if kind == "thinking" and block.get("thinking"):
+            return [ReasoningDelta(block["thinking"], index=index, raw=payload, received_at=at)]
+        if kind == "redacted_thinking":
+            data = str(block.get("data", ""))
+            return [ReasoningDelta(data, kind="redacted", index=index, raw=payload, received_at=at)]
+        return []
+
+    def _block_delta(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
+        index = _field(payload, "index", int, "content_block_delta")
+        delta = _field(payload, "delta", dict, "content_block_delta")
+        if index not in self._blocks:
+            raise ProtocolError(f"content_block_delta for block {index}, which is not open")
+        kind = delta.get("type")
+        if kind == "text_delta":
+            return [TextDelta(str(delta.get("text", "")), raw=payload, received_at=at)]
+        if kind == "input_json_delta":
+            fragment = str(delta.get("partial_json", ""))
+            return [ToolCallDelta(index, arguments=fragment, raw=payload, received_at=at)]
+        if kind == "thinking_delta":
+            text = str(delta.get("thinking", ""))
+            return [ReasoningDelta(text, index=index, raw=payload, received_at=at)]
+        if kind == "signature_delta":
+            signature = str(delta.get("signature", ""))
+            return [
+                ReasoningDelta(
+                    signature, kind="signature", index=index, raw=payload, received_at=at
+                )
+            ]
+        return []
+
+    def _block_stop(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
+        index = _field(payload, "index", int, "content_block_stop")
+        kind = self._blocks.pop(index, None)
+        if kind is None:
+            raise ProtocolError(f"content_block_stop for block {index}, which is not open")
+        return [ToolCallEnd(index, raw=payload, received_at=at)] if kind == "tool_use" else []
+
+    def _message_delta(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
+        delta = _field(payload, "delta", dict, "message_delta")
+        out: list[ContentEvent] = []
+        reason = delta.get("stop_reason")
+        if reason:
+            normalized = _STOP_REASONS.get(reason, "other")
+            out.append(Finish(normalized, raw_reason=reason, raw=payload, received_at=at))
+        usage = payload.get("usage")
+        if isinstance(usage, dict):
+            if usage.get("input_tokens") is not None:
+                self._input_tokens = usage["input_tokens"]
+            out.append(
+                Usage(
+                    input_tokens=self._input_tokens,
+                    output_tokens=usage.get("output_tokens"),
+                    raw=payload,
+                    received_at=at,
+                )
+            )
+        return out
+
+    def _message_stop(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
+        self._finished = True
+        return []
+
+
+_HANDLERS = {
+    "message_start": AnthropicDecoder._message_start,
+    "content_block_start": AnthropicDecoder._block_start,
+    "content_block_delta": AnthropicDecoder._block_delta,
+    "content_block_stop": AnthropicDecoder._block_stop,
+    "message_delta": AnthropicDecoder._message_delta,
+    "message_stop": AnthropicDecoder._message_stop,
+}
+_NEEDS_START = frozenset(_HANDLERS) - {"message_start"}
+
+
+class AnthropicEncoder:
+    """Write content events as Anthropic stream events; see ``streamkit.formats.StreamEncoder``.
+
+    Blocks are numbered as they open, whatever index the events carry: a text block opens with the
+    first text, a tool_use block with a call's first fragment, and each closes when another block
+    opens, at ``ToolCallEnd`` or at ``Finish``. ``message_start`` waits for a ``Usage`` that follows
+    ``StreamStart`` and ``message_delta`` for one that follows ``Finish``, to carry their counts.
+    """
+
+    __slots__ = ("_block", "_block_kind", "_next_block", "_pending", "_tool_blocks")
+
+    def __init__(self) -> None:
+        self._pending: StreamStart | Finish | None = None
+        self._block: int | None = None  # index of the open block on the wire
+        self._block_kind = ""
+        self._next_block = 0
+        self._tool_blocks: dict[int, int] = {}  # ToolCallDelta.index -> wire block index
+
+    def encode(self, event: ContentEvent) -> bytes:
+        out = [self._flush_pending(event if isinstance(event, Usage) else None)]
+        if isinstance(event, StreamStart):
+            self._pending = event
+        elif isinstance(event, TextDelta):
+            out.append(self._open("text", {"type": "text", "text": ""}))
+            out.append(self._delta({"type": "text_delta", "text": event.text}))
+        elif isinstance(event, ReasoningDelta):
+            out.append(self._reasoning(event))
+        elif isinstance(event, ToolCallDelta):
+            out.append(self._tool_call(event))
+        elif isinstance(event, ToolCallEnd):
+            if self._block is not None and self._tool_blocks.get(event.index) == self._block:
+                out.append(self._close())
+        elif isinstance(event, Finish):
+            out.append(self._close())
+            self._pending = event
+        elif isinstance(event, Usage) and not out[0]:
+            out.append(self._message_delta(None, event))
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        return self._flush_pending(None) + self._close() + self._event("message_stop")
+
+    def _tool_call(self, event: ToolCallDelta) -> bytes:
+        opened = b""
+        if event.index not in self._tool_blocks:
+            block = {
+                "type": "tool_use",
+                "id": event.id or "",
+                "name": event.name or "",
+                "input": {},
+            }
+            opened = self._open("tool_use", block, force=True)
+            self._tool_blocks[event.index] = self._next_block - 1
+        if not event.arguments:
+            return opened
+        delta = {"type": "input_json_delta", "partial_json": event.arguments}
+        index = self._tool_blocks[event.index]
+        return opened + self._event("content_block_delta", index=index, delta=delta)
+
+    def _reasoning(self, event: ReasoningDelta) -> bytes:
+        if event.kind == "redacted":
+            opened = self._open(
+                "redacted_thinking", {"type": "redacted_thinking", "data": event.text}, force=True
+            )
+            return opened + self._close()
+        opened = self._open("thinking", {"type": "thinking", "thinking": ""})
+        if event.kind == "signature":
+            return opened + self._delta({"type": "signature_delta", "signature": event.text})
+        return opened + self._delta({"type": "thinking_delta", "thinking": event.text})
+
+    def _flush_pending(self, usage: Usage | None) -> bytes:
+        pending, self._pending = self._pending, None
+        if isinstance(pending, StreamStart):
+            message: dict[str, Any] = {
+                "id": pending.id,
+                "type": "message",
+                "role": pending.role,
+                "model": pending.model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {
+                    "input_tokens": (usage.input_tokens if usage else None) or 0,
+                    "output_tokens": (usage.output_tokens if usage else None) or 0,
+                },
+            }
+            return self._event("message_start", message=message)
+        if isinstance(pending, Finish):
+            return self._message_delta(pending, usage)
+        return b""
+
+    def _message_delta(self, finish: Finish | None, usage: Usage | None) -> bytes:
+        reason = None
+        if finish is not None:
+            reason = (
+                finish.raw_reason
+                if finish.raw_reason in _STOP_REASONS
+                else _RAW_STOP[finish.reason]
+            )
+        usage_body: dict[str, int] = {
+            "output_tokens": (usage.output_tokens if usage else None) or 0
+        }
+        if usage is not None and usage.input_tokens is not None:
+            usage_body["input_tokens"] = usage.input_tokens
+        return self._event(
+            "message_delta", delta={"stop_reason": reason, "stop_sequence": None}, usage=usage_body
+        )
+
+    def _open(self, kind: str, block: dict[str, Any], *, force: bool = False) -> bytes:
+        if self._block is not None and self._block_kind == kind and not force:
+            return b""
+        closed = self._close()
+        self._block, self._block_kind = self._next_block, kind
+        self._next_block += 1
+        return closed + self._event("content_block_start", index=self._block, content_block=block)
+
+    def _close(self) -> bytes:
+        if self._block is None:
+            return b""
+        index, self._block = self._block, None
+        return self._event("content_block_stop", index=index)
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        return self._event("content_block_delta", index=self._block, delta=delta)
+
+    @staticmethod
+    def _event(kind: str, **fields: Any) -> bytes:
+        return encode_event(orjson.dumps({"type": kind, **fields}), event=kind)
+
+
+class AnthropicFormat:
+    """The Anthropic messages wire format; see ``streamkit.formats.WireFormat``."""
+
+    name: Literal["anthropic"] = "anthropic"
+    path = "/v1/messages"
+
+    def __repr__(self) -> str:
+        return "AnthropicFormat()"
+
+    def headers(self, api_key: str | None) -> dict[str, str]:
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream",
+            "anthropic-version": API_VERSION,
+        }
+        if api_key:
+            headers["x-api-key"] = api_key
+        return headers
+
+    def stream_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return {**body, "stream": True}
+
+    def continuation_body(self, body: Mapping[str, Any], partial: str) -> dict[str, Any]:
+        # Native prefill: a last assistant message is continued from where it ends.
+        messages = list(body.get("messages", ()))
+        if messages and messages[-1].get("role") == "assistant":
+            last = messages.pop()
+            partial = _message_text(last) + partial
+        messages.append({"role": "assistant", "content": partial})
+        return {**self.stream_body(body), "messages": messages}
+
+    def decoder(self) -> AnthropicDecoder:
+        return AnthropicDecoder()
+
+    def encoder(self) -> AnthropicEncoder:
+        return AnthropicEncoder()
+
+    def keep_alive(self) -> bytes:
+        return encode_event(b'{"type": "ping"}', event="ping")
+
+    def error_event(self, error_type: str, message: str) -> bytes:
+        body = {"type": "error", "error": {"type": error_type, "message": message}}
+        return encode_event(orjson.dumps(body), event="error")
+
+    def error_body(self, status: int, error_type: str, message: str) -> dict[str, Any]:
+        return {"type": "error", "error": {"type": error_type, "message": message}}
+
+    def error_from_response(
+        self, status: int, body: bytes, headers: Mapping[str, str]
+    ) -> APIStatusError:
+        return api_error_from_response(status, body, headers, request_id_header="request-id")
+
+    def response_body(self, message: Message) -> dict[str, Any]:
+        return message.to_anthropic()
+
+
+def _message_text(message: Mapping[str, Any]) -> str:
+    content = message.get("content", "")
+    if isinstance(content, str):
+        return content
+    return "".join(
+        block.get("text", "")
+        for block in content
+        if isinstance(block, dict) and block.get("type") == "text"
+    )
+
+
+def _field(payload: dict[str, Any], name: str, kind: type[Any], event: str) -> Any:
+    value = payload.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ProtocolError(f"{event} without a valid {name!r}: {orjson.dumps(payload)[:100]!r}")
+    return value
+
+
+def _stream_error(payload: dict[str, Any]) -> APIStatusError:
+    error = payload.get("error")
+    if not isinstance(error, dict):
+        error = {}
+    error_type = error.get("type") if isinstance(error.get("type"), str) else None
+    return APIStatusError.for_status(
+        _ERROR_STATUS.get(error_type or "", 500),
+        str(error.get("message") or "error event in stream"),
+        error_type=error_type,
+        body=payload,
+        request_id=payload.get("request_id"),
+        in_stream=True,
+    )
+
+
+FORMAT = AnthropicFormat()

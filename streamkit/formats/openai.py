@@ -1,0 +1,313 @@
+"""OpenAI chat completions (``POST /v1/chat/completions``, ``"stream": true``).
+
+The stream is ``data:`` lines of ``chat.completion.chunk`` objects ended by ``data: [DONE]``.
+Each choice's first delta carries ``role``; then come ``content``, ``refusal`` and ``tool_calls``
+pieces (keyed by ``index``; ``id`` and ``function.name`` on the first piece of a call), then a chunk
+with ``finish_reason``; with ``stream_options.include_usage`` a last chunk has empty ``choices`` and
+the ``usage``. An ``{"error": {...}}`` object may arrive instead of a chunk.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+
+from streamkit.errors import APIStatusError, ProtocolError
+from streamkit.events import (
+    ContentEvent,
+    Finish,
+    FinishReason,
+    RefusalDelta,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    Usage,
+)
+from streamkit.formats._json import api_error_from_response, load_event_json
+from streamkit.sse import SSEEvent, encode_comment, encode_event
+
+if TYPE_CHECKING:
+    from streamkit.message import Message
+
+__all__ = ["FORMAT", "OpenAIDecoder", "OpenAIEncoder", "OpenAIFormat"]
+
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+_RAW_FINISH: dict[FinishReason, str] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+    "other": "stop",
+}
+# OpenAI puts no status inside a streamed error; these are the statuses its types come with.
+_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "invalid_api_key": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "tokens": 429,
+    "requests": 429,
+    "server_error": 500,
+    "api_error": 500,
+    "service_unavailable": 503,
+    "overloaded_error": 529,
+}
+
+
+class OpenAIDecoder:
+    """Decode one OpenAI chat completion stream; see ``streamkit.formats.StreamDecoder``."""
+
+    __slots__ = ("_finished", "_open_calls")
+
+    def __init__(self) -> None:
+        self._finished = False
+        self._open_calls: dict[int, int] = {}  # choice -> index of its tool call still open
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def decode(self, sse: SSEEvent, received_at: float = 0.0) -> list[ContentEvent]:
+        if self._finished:
+            raise ProtocolError(f"event after [DONE]: {sse.data[:100]!r}")
+        if sse.data == "[DONE]":
+            self._finished = True
+            return []
+        chunk = load_event_json(sse.event, sse.data)
+        if not isinstance(chunk, dict):
+            raise ProtocolError(f"expected a JSON object in the stream, got {sse.data[:100]!r}")
+        if chunk.get("error"):
+            raise _stream_error(chunk)
+        out: list[ContentEvent] = []
+        for choice in chunk.get("choices") or ():
+            self._decode_choice(chunk, choice, received_at, out)
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            out.append(
+                Usage(
+                    input_tokens=usage.get("prompt_tokens"),
+                    output_tokens=usage.get("completion_tokens"),
+                    raw=chunk,
+                    received_at=received_at,
+                )
+            )
+        return out
+
+    def _decode_choice(
+        self, chunk: dict[str, Any], choice: Any, at: float, out: list[ContentEvent]
+    ) -> None:
+        if not isinstance(choice, dict):
+            raise ProtocolError(f"malformed choice in chunk: {choice!r:.100}")
+        n = choice.get("index", 0)
+        delta = choice.get("delta") or {}
+        if delta.get("role"):
+            out.append(
+                StreamStart(
+                    id=chunk.get("id", ""),
+                    model=chunk.get("model", ""),
+                    role=delta["role"],
+                    choice=n,
+                    raw=chunk,
+                    received_at=at,
+                )
+            )
+        if delta.get("content"):
+            out.append(TextDelta(delta["content"], choice=n, raw=chunk, received_at=at))
+        if delta.get("refusal"):
+            out.append(RefusalDelta(delta["refusal"], choice=n, raw=chunk, received_at=at))
+        for call in delta.get("tool_calls") or ():
+            self._decode_tool_call(call, n, chunk, at, out)
+        legacy = delta.get("function_call")
+        if legacy:  # the deprecated single-function form: one call at index 0
+            self._decode_tool_call({"index": 0, "function": legacy}, n, chunk, at, out)
+        reason = choice.get("finish_reason")
+        if reason:
+            self._close_call(n, chunk, at, out)
+            out.append(
+                Finish(
+                    _FINISH_REASONS.get(reason, "other"),
+                    raw_reason=reason,
+                    choice=n,
+                    raw=chunk,
+                    received_at=at,
+                )
+            )
+
+    def _decode_tool_call(
+        self, call: Any, n: int, chunk: dict[str, Any], at: float, out: list[ContentEvent]
+    ) -> None:
+        if not isinstance(call, dict) or not isinstance(call.get("index", 0), int):
+            raise ProtocolError(f"malformed tool call piece: {call!r:.100}")
+        index = call.get("index", 0)
+        if self._open_calls.get(n, index) != index:
+            self._close_call(n, chunk, at, out)
+        self._open_calls[n] = index
+        function = call.get("function") or {}
+        out.append(
+            ToolCallDelta(
+                index,
+                id=call.get("id"),
+                name=function.get("name"),
+                arguments=function.get("arguments") or "",
+                choice=n,
+                raw=chunk,
+                received_at=at,
+            )
+        )
+
+    def _close_call(
+        self, n: int, chunk: dict[str, Any], at: float, out: list[ContentEvent]
+    ) -> None:
+        index = self._open_calls.pop(n, None)
+        if index is not None:
+            out.append(ToolCallEnd(index, choice=n, raw=chunk, received_at=at))
+
+
+class OpenAIEncoder:
+    """Write content events as OpenAI chunks; see ``streamkit.formats.StreamEncoder``.
+
+    Each chunk repeats the id, model and creation time of the ``StreamStart`` that opened it.
+    """
+
+    __slots__ = ("_created", "_id", "_model")
+
+    def __init__(self, *, created: int | None = None) -> None:
+        self._id = ""
+        self._model = ""
+        self._created = int(time.time()) if created is None else created
+
+    def encode(self, event: ContentEvent) -> bytes:
+        if isinstance(event, StreamStart):
+            self._id, self._model = event.id, event.model
+            return self._chunk(event.choice, {"role": event.role, "content": ""})
+        if isinstance(event, TextDelta):
+            return self._chunk(event.choice, {"content": event.text})
+        if isinstance(event, RefusalDelta):
+            return self._chunk(event.choice, {"refusal": event.text})
+        if isinstance(event, ToolCallDelta):
+            call: dict[str, Any] = {"index": event.index}
+            function: dict[str, str] = {"arguments": event.arguments}
+            if event.id is not None:
+                call["id"] = event.id
+                call["type"] = "function"
+            if event.name is not None:
+                function["name"] = event.name
+            call["function"] = function
+            return self._chunk(event.choice, {"tool_calls": [call]})
+        if isinstance(event, Finish):
+            reason = event.raw_reason if event.raw_reason in _FINISH_REASONS else None
+            return self._chunk(event.choice, {}, finish_reason=reason or _RAW_FINISH[event.reason])
+        if isinstance(event, Usage):
+            usage = {
+                "prompt_tokens": event.input_tokens or 0,
+                "completion_tokens": event.output_tokens or 0,
+                "total_tokens": event.total_tokens or 0,
+            }
+            return encode_event(orjson.dumps(self._envelope([], usage=usage)))
+        return b""  # ToolCallEnd and reasoning have no OpenAI wire form
+
+    def finish(self) -> bytes:
+        return encode_event("[DONE]")
+
+    def _chunk(self, n: int, delta: dict[str, Any], *, finish_reason: str | None = None) -> bytes:
+        choice = {"index": n, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return encode_event(orjson.dumps(self._envelope([choice])))
+
+    def _envelope(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+        return {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self._model,
+            "system_fingerprint": None,
+            "choices": choices,
+            **extra,
+        }
+
+
+class OpenAIFormat:
+    """The OpenAI chat completions wire format; see ``streamkit.formats.WireFormat``."""
+
+    name: Literal["openai"] = "openai"
+    path = "/v1/chat/completions"
+
+    def __repr__(self) -> str:
+        return "OpenAIFormat()"
+
+    def headers(self, api_key: str | None) -> dict[str, str]:
+        headers = {"content-type": "application/json", "accept": "text/event-stream"}
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
+        return headers
+
+    def stream_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return {**body, "stream": True}
+
+    def continuation_body(self, body: Mapping[str, Any], partial: str) -> dict[str, Any]:
+        # Chat completions has no prefill: show the partial answer, then ask to go on from it.
+        messages = [
+            *body.get("messages", ()),
+            {"role": "assistant", "content": partial},
+            {
+                "role": "user",
+                "content": "continue exactly where you stopped, without repeating anything",
+            },
+        ]
+        return {**self.stream_body(body), "messages": messages}
+
+    def decoder(self) -> OpenAIDecoder:
+        return OpenAIDecoder()
+
+    def encoder(self, *, created: int | None = None) -> OpenAIEncoder:
+        return OpenAIEncoder(created=created)
+
+    def keep_alive(self) -> bytes:
+        return encode_comment("keep-alive")
+
+    def error_event(self, error_type: str, message: str) -> bytes:
+        body = {"error": {"message": message, "type": error_type, "param": None, "code": None}}
+        return encode_event(orjson.dumps(body))
+
+    def error_body(self, status: int, error_type: str, message: str) -> dict[str, Any]:
+        return {"error": {"message": message, "type": error_type, "param": None, "code": None}}
+
+    def error_from_response(
+        self, status: int, body: bytes, headers: Mapping[str, str]
+    ) -> APIStatusError:
+        return api_error_from_response(status, body, headers, request_id_header="x-request-id")
+
+    def response_body(self, message: Message) -> dict[str, Any]:
+        return message.to_openai()
+
+
+def _stream_error(chunk: dict[str, Any]) -> APIStatusError:
+    error = chunk["error"]
+    if not isinstance(error, dict):
+        error = {"message": str(error)}
+    error_type = error.get("type") or error.get("code")
+    error_type = error_type if isinstance(error_type, str) else None
+    status = _ERROR_STATUS.get(error_type or "", 500)
+    return APIStatusError.for_status(
+        status,
+        str(error.get("message") or "error event in stream"),
+        error_type=error_type,
+        body=chunk,
+        in_stream=True,
+    )
+
+
+FORMAT = OpenAIFormat()

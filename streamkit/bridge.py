@@ -1,0 +1,181 @@
+"""Bridges between observables and asyncio: async iterators in, ``async for`` and ``await`` out.
+
+Many users think in ``async for``; streamkit's pipelines are observables. These functions convert
+both ways without losing the guarantees either side gives: disposing a subscription cancels the
+task behind it, and leaving an ``async for`` early disposes the subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any, TypeVar
+
+import reactivex
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+__all__ = ["EventIterator", "aiter_events", "collect", "from_async_iterable"]
+
+T = TypeVar("T")
+
+#: How many items ``aiter_events`` holds for a consumer that has fallen behind.
+DEFAULT_MAX_BUFFERED = 65_536
+
+
+def from_async_iterable(factory: Callable[[], AsyncGenerator[T, None]]) -> Observable[T]:
+    """Make a cold observable that runs a fresh async generator for every subscription.
+
+    Each subscription starts one task on the running event loop that pulls from ``factory()`` and
+    pushes each item to the observer. Disposing the subscription cancels the task, which closes the
+    iterator (its ``finally`` blocks and ``async with`` exits run); no ``on_next`` or ``on_error``
+    follows a disposal. ``CancelledError`` is never turned into ``on_error``.
+
+    Raises:
+        RuntimeError: on subscribe, when no asyncio event loop is running in this thread.
+    """
+
+    def subscribe(
+        observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "streamkit sources run on asyncio: subscribe inside a running event loop "
+                "(in a coroutine, or with reactivex's AsyncIOScheduler on that loop)"
+            ) from None
+        disposed = False
+
+        async def pump() -> None:
+            try:
+                async with contextlib.aclosing(factory()) as items:
+                    async for item in items:
+                        if disposed:
+                            return
+                        observer.on_next(item)
+            except Exception as exc:
+                if not disposed:
+                    observer.on_error(exc)
+                return
+            if not disposed:
+                observer.on_completed()
+
+        task = loop.create_task(pump())
+
+        def dispose() -> None:
+            nonlocal disposed
+            disposed = True
+            if task.done():
+                return
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                task.cancel()
+            else:
+                loop.call_soon_threadsafe(task.cancel)
+
+        return Disposable(dispose)
+
+    return reactivex.create(subscribe)
+
+
+class EventIterator(AsyncIterator[T]):
+    """An ``async for`` view of an observable; see ``aiter_events``."""
+
+    def __init__(self, source: Observable[T], *, max_buffered: int) -> None:
+        if max_buffered < 1:
+            raise ValueError(f"max_buffered must be at least 1, got {max_buffered}")
+        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._max_buffered = max_buffered
+        self._overflowed = False
+        self._done = False
+        self._subscription = source.subscribe(
+            on_next=lambda item: self._put("next", item),
+            on_error=lambda exc: self._put("error", exc),
+            on_completed=lambda: self._put("completed", None),
+        )
+
+    def _put(self, kind: str, value: Any) -> None:
+        if self._overflowed:
+            return
+        if kind == "next" and self._queue.qsize() >= self._max_buffered:
+            self._overflowed = True
+            self._subscription.dispose()
+            kind, value = (
+                "error",
+                BufferError(
+                    f"the consumer fell {self._max_buffered} items behind the observable; "
+                    "consume faster or batch upstream (e.g. with buffer_events)"
+                ),
+            )
+        self._queue.put_nowait((kind, value))
+
+    async def __anext__(self) -> T:
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            kind, value = await self._queue.get()
+        except BaseException:
+            self.close()
+            raise
+        if kind == "next":
+            return value  # type: ignore[no-any-return]
+        self.close()
+        if kind == "error":
+            raise value
+        raise StopAsyncIteration
+
+    def close(self) -> None:
+        """Dispose the subscription; idempotent."""
+        self._done = True
+        self._subscription.dispose()
+
+    async def aclose(self) -> None:
+        """Dispose the subscription; idempotent."""
+        self.close()
+
+    async def __aenter__(self) -> EventIterator[T]:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # Leaving ``async for`` by ``break`` drops the last reference: release the stream now.
+        if not self._done:
+            self._subscription.dispose()
+
+
+def aiter_events(
+    source: Observable[T], *, max_buffered: int = DEFAULT_MAX_BUFFERED
+) -> EventIterator[T]:
+    """Iterate over an observable with ``async for``.
+
+    Subscribes at once. Items wait in a bounded buffer until the loop body takes them. Leaving the
+    loop early (``break``, an exception, cancellation) disposes the subscription, which for a
+    streamkit source closes its HTTP connection; ``async with aiter_events(...) as events:`` makes
+    that point explicit. An error from the observable is raised from the ``async for``.
+
+    Raises:
+        BufferError: (from iteration) the consumer fell more than ``max_buffered`` items behind;
+            an observable cannot be slowed down, and the alternative is unbounded memory.
+
+    Example:
+        >>> async for event in sk.aiter_events(sk.stream_chat(url, body)):  # doctest: +SKIP
+        ...     print(event)
+    """
+    return EventIterator(source, max_buffered=max_buffered)
+
+
+async def collect(source: Observable[T]) -> list[T]:
+    """Await every item of an observable, in order.
+
+    Raises:
+        Exception: whatever error the observable ended with.
+    """
+    async with aiter_events(source) as items:
+        return [item async for item in items]

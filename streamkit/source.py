@@ -1,0 +1,424 @@
+"""Sources: an HTTP request whose SSE answer becomes a cold observable.
+
+This is the only module that speaks HTTP. ``stream_chat`` (or ``ChatEndpoint.stream``) POSTs a chat
+request and emits the decoded ``StreamEvent`` values; ``sse_source`` does the same for any SSE
+endpoint and emits raw ``SSEEvent`` values. Each subscription makes one request; disposing it
+cancels the request and closes the connection.
+
+Four deadlines bound every wait (``Timeouts``): ``connect`` (connection and response headers),
+``first_token`` (the first content event; keep-alives and pings don't count), ``idle`` (between
+any two reads: keep-alives do count) and ``total``. Each raises ``StreamTimeoutError`` with its
+``phase``. aiohttp and asyncio errors are translated here, once, into streamkit errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+from reactivex import Observable
+
+from streamkit.bridge import from_async_iterable
+from streamkit.errors import (
+    APIStatusError,
+    ConnectionLostError,
+    ProtocolError,
+    StreamTimeoutError,
+    TimeoutPhase,
+    TransportError,
+    retry_after_seconds,
+    truncate,
+)
+from streamkit.events import ContentEvent, StreamEvent, StreamStart, Usage
+from streamkit.formats import FormatName, StreamDecoder, WireFormat, get_format
+from streamkit.operators.retry import ResumeMode, RetryPolicy, retry_with_backoff
+from streamkit.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
+
+__all__ = ["ChatEndpoint", "Timeouts", "sse_source", "stream_chat"]
+
+T = TypeVar("T")
+
+#: The largest error body read from a non-2xx response.
+_MAX_ERROR_BODY = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Deadlines, in seconds, for one streamed request; ``None`` disables one.
+
+    Attributes:
+        connect: to connect and receive the response headers.
+        first_token: from the request's start to its first content event.
+        idle: between any two reads of the body (keep-alive comments and pings count).
+        total: for the whole request.
+    """
+
+    connect: float | None = 10.0
+    first_token: float | None = 60.0
+    idle: float | None = 30.0
+    total: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("connect", "first_token", "idle", "total"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"Timeouts.{name} must be positive or None, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    url: str
+    body: bytes
+    headers: Mapping[str, str]
+    session: aiohttp.ClientSession | None
+    timeouts: Timeouts
+
+
+class _BodyDecoder(Protocol[T]):
+    def feed(self, chunk: bytes, received_at: float) -> list[T]: ...
+
+    def is_content(self, item: T) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+ErrorForStatus = Callable[[int, bytes, Mapping[str, str]], APIStatusError]
+
+
+async def _stream(
+    request: _Request, decoder: _BodyDecoder[T], error_for_status: ErrorForStatus
+) -> AsyncGenerator[T, None]:
+    """POST ``request`` and yield what ``decoder`` makes of the body, enforcing the deadlines."""
+    timeouts = request.timeouts
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with contextlib.AsyncExitStack() as stack:
+        session = request.session
+        if session is None:
+            session = await stack.enter_async_context(aiohttp.ClientSession())
+        response = await _connect(stack, session, request, started)
+        if response.status >= 300:
+            raise error_for_status(
+                response.status, await _read_error_body(response, timeouts), response.headers
+            )
+        _check_content_type(response)
+
+        got_content = False
+        while True:
+            phase, deadline = _next_deadline(timeouts, started, loop.time(), got_content)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    chunk = await response.content.readany()
+            except TimeoutError as exc:
+                raise StreamTimeoutError(phase, _seconds(timeouts, phase)) from exc
+            except aiohttp.ClientError as exc:
+                raise ConnectionLostError(f"connection lost mid-stream: {exc}") from exc
+            if not chunk:
+                break
+            for item in decoder.feed(chunk, time.monotonic()):
+                got_content = got_content or decoder.is_content(item)
+                yield item
+        decoder.close()
+
+
+async def _connect(
+    stack: contextlib.AsyncExitStack,
+    session: aiohttp.ClientSession,
+    request: _Request,
+    started: float,
+) -> aiohttp.ClientResponse:
+    timeouts = request.timeouts
+    limit = min(
+        (started + t for t in (timeouts.connect, timeouts.total) if t is not None), default=None
+    )
+    phase: TimeoutPhase = "connect"
+    if timeouts.total is not None and (
+        timeouts.connect is None or timeouts.total < timeouts.connect
+    ):
+        phase = "total"
+    # The deadlines are ours; aiohttp's own (a 5-minute total by default) must not cut streams.
+    no_timeout = aiohttp.ClientTimeout(total=None, sock_connect=None, sock_read=None)
+    try:
+        async with asyncio.timeout_at(limit):
+            return await stack.enter_async_context(
+                session.post(
+                    request.url, data=request.body, headers=request.headers, timeout=no_timeout
+                )
+            )
+    except TimeoutError as exc:
+        raise StreamTimeoutError(phase, _seconds(timeouts, phase)) from exc
+    except aiohttp.ClientError as exc:
+        raise TransportError(f"cannot reach {_safe_url(request.url)}: {exc}") from exc
+
+
+async def _read_error_body(response: aiohttp.ClientResponse, timeouts: Timeouts) -> bytes:
+    try:
+        async with asyncio.timeout(timeouts.idle):
+            return await response.content.read(_MAX_ERROR_BODY)
+    except (TimeoutError, aiohttp.ClientError):
+        return b""  # the status alone still says what went wrong
+
+
+def _check_content_type(response: aiohttp.ClientResponse) -> None:
+    if response.content_type != "text/event-stream":
+        raise ProtocolError(
+            f"expected a text/event-stream response, got {response.content_type!r} "
+            f"(status {response.status}); did the request ask for a stream?"
+        )
+
+
+def _next_deadline(
+    timeouts: Timeouts, started: float, now: float, got_content: bool
+) -> tuple[TimeoutPhase, float | None]:
+    candidates: list[tuple[float, TimeoutPhase]] = []
+    if timeouts.idle is not None:
+        candidates.append((now + timeouts.idle, "idle"))
+    if timeouts.first_token is not None and not got_content:
+        candidates.append((started + timeouts.first_token, "first_token"))
+    if timeouts.total is not None:
+        candidates.append((started + timeouts.total, "total"))
+    if not candidates:
+        return "total", None
+    deadline, phase = min(candidates)
+    return phase, deadline
+
+
+def _seconds(timeouts: Timeouts, phase: TimeoutPhase) -> float:
+    value = getattr(timeouts, phase)
+    return float(value) if value is not None else 0.0
+
+
+def _safe_url(url: str) -> str:
+    """The URL without query, fragment or user info, which may hold credentials."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+class _SSEBody:
+    """Body decoder for ``sse_source``: every SSE event is content."""
+
+    def __init__(self, max_event_bytes: int) -> None:
+        self._sse = SSEDecoder(max_event_bytes=max_event_bytes)
+
+    def feed(self, chunk: bytes, received_at: float) -> list[SSEEvent]:
+        return self._sse.feed(chunk)
+
+    def is_content(self, item: SSEEvent) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._sse.close()
+
+
+class _ChatBody:
+    """Body decoder for chat streams: SSE, then the format's decoder, then byte accounting."""
+
+    def __init__(self, stream_decoder: StreamDecoder, max_event_bytes: int) -> None:
+        self._sse = SSEDecoder(max_event_bytes=max_event_bytes)
+        self._decoder = stream_decoder
+        self._unaccounted = 0  # bytes read since the last event was emitted
+
+    def feed(self, chunk: bytes, received_at: float) -> list[ContentEvent]:
+        self._unaccounted += len(chunk)
+        events = [
+            event
+            for sse in self._sse.feed(chunk)
+            for event in self._decoder.decode(sse, received_at)
+        ]
+        if events:
+            events[0] = replace(events[0], wire_bytes=self._unaccounted)
+            self._unaccounted = 0
+        return events
+
+    def is_content(self, item: ContentEvent) -> bool:
+        # The answer's opening and usage report come before any token; pings never become events.
+        return not isinstance(item, (StreamStart, Usage))
+
+    def close(self) -> None:
+        partial = self._sse.has_partial_event
+        self._sse.close()
+        if not self._decoder.finished:
+            detail = " inside an event" if partial else ""
+            raise ConnectionLostError(f"the stream ended{detail} before its end marker")
+
+
+@dataclass(frozen=True, slots=True)
+class ChatEndpoint:
+    """A chat API to stream from: where it is, which wire format it speaks, how to authenticate.
+
+    The API key is never shown: not in ``repr``, not in error messages.
+
+    Args:
+        base_url: the server's root, e.g. ``https://api.openai.com`` or ``http://127.0.0.1:8000``;
+            a trailing ``/v1`` is accepted too.
+        format: ``"openai"``, ``"anthropic"``, or a ``WireFormat``.
+        api_key: sent as the format's credential header.
+        headers: extra request headers.
+        session: an ``aiohttp.ClientSession`` to reuse (its owner closes it); by default each
+            request opens and closes its own.
+        timeouts: the deadlines of each request.
+        max_event_bytes: the largest SSE event accepted.
+    """
+
+    base_url: str
+    format: FormatName | WireFormat = "openai"
+    api_key: str | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    session: aiohttp.ClientSession | None = field(default=None, repr=False, compare=False)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base_url must be an http(s) URL, got {_safe_url(self.base_url)!r}")
+        if isinstance(self.format, str):
+            object.__setattr__(self, "format", get_format(self.format))
+
+    @property
+    def wire_format(self) -> WireFormat:
+        """The resolved wire format."""
+        assert not isinstance(self.format, str)  # resolved in __post_init__
+        return self.format
+
+    @property
+    def url(self) -> str:
+        """The endpoint's full URL."""
+        root = self.base_url.rstrip("/")
+        root = root.removesuffix("/v1")
+        return root + self.wire_format.path
+
+    def stream(
+        self,
+        body: Mapping[str, Any],
+        *,
+        retry: RetryPolicy | None = None,
+        resume: ResumeMode = "continue",
+    ) -> Observable[StreamEvent]:
+        """A cold observable of the events of one streamed answer to ``body``.
+
+        ``body`` is the provider's request body (``model``, ``messages``, ...); ``"stream": true``
+        is added. Each subscription sends the request anew.
+
+        With ``retry``, failures are retried by ``retry_with_backoff(retry, resume=resume)``;
+        ``resume="continue"`` continues the partial answer with the format's continuation request
+        (Anthropic prefill; OpenAI partial assistant message plus "continue").
+
+        Errors (as ``on_error``): ``APIStatusError`` and subclasses for non-2xx statuses and error
+        events in the stream, ``ProtocolError`` for malformed streams, ``TransportError`` /
+        ``ConnectionLostError`` / ``StreamTimeoutError`` for the connection. The stream must end
+        with the format's end marker; ending without it is a ``ConnectionLostError``.
+        """
+        fmt = self.wire_format
+        events = self._request(fmt.stream_body(body))
+        if retry is None:
+            return events
+        return events.pipe(
+            retry_with_backoff(
+                retry,
+                resume=resume,
+                continuation=lambda partial: self._request(fmt.continuation_body(body, partial)),
+            )
+        )
+
+    def _request(self, body: Mapping[str, Any]) -> Observable[StreamEvent]:
+        fmt = self.wire_format
+        request = _Request(
+            url=self.url,
+            body=orjson.dumps(body),
+            headers={**fmt.headers(self.api_key), **self.headers},
+            session=self.session,
+            timeouts=self.timeouts,
+        )
+        max_event_bytes = self.max_event_bytes
+        return from_async_iterable(
+            lambda: _stream(
+                request, _ChatBody(fmt.decoder(), max_event_bytes), fmt.error_from_response
+            )
+        )
+
+
+def stream_chat(
+    base_url: str,
+    body: Mapping[str, Any],
+    *,
+    format: FormatName | WireFormat = "openai",
+    api_key: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    session: aiohttp.ClientSession | None = None,
+    timeouts: Timeouts | None = None,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    retry: RetryPolicy | None = None,
+    resume: ResumeMode = "continue",
+) -> Observable[StreamEvent]:
+    """Stream one chat answer as a cold observable of ``StreamEvent`` values.
+
+    A shortcut for ``ChatEndpoint(base_url, ...).stream(body)``; see ``ChatEndpoint`` for the
+    arguments and the errors.
+
+    Example:
+        >>> events = sk.stream_chat(  # doctest: +SKIP
+        ...     "http://127.0.0.1:8000",
+        ...     {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]},
+        ... )
+        >>> text = "".join(await sk.collect(events.pipe(ops.text())))  # doctest: +SKIP
+    """
+    endpoint = ChatEndpoint(
+        base_url,
+        format=format,
+        api_key=api_key,
+        headers=headers or {},
+        session=session,
+        timeouts=timeouts or Timeouts(),
+        max_event_bytes=max_event_bytes,
+    )
+    return endpoint.stream(body, retry=retry, resume=resume)
+
+
+def sse_source(
+    url: str,
+    *,
+    body: Any = None,
+    headers: Mapping[str, str] | None = None,
+    session: aiohttp.ClientSession | None = None,
+    timeouts: Timeouts | None = None,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+) -> Observable[SSEEvent]:
+    """Stream the raw SSE events of any endpoint: POST ``body`` as JSON, emit each ``SSEEvent``.
+
+    The observable completes when the server ends the body. A non-2xx status is an
+    ``APIStatusError`` carrying the body; see ``ChatEndpoint.stream`` for the other errors.
+    """
+    request = _Request(
+        url=url,
+        body=orjson.dumps(body),
+        headers={
+            "content-type": "application/json",
+            "accept": "text/event-stream",
+            **(headers or {}),
+        },
+        session=session,
+        timeouts=timeouts or Timeouts(),
+    )
+    return from_async_iterable(
+        lambda: _stream(request, _SSEBody(max_event_bytes), _generic_status_error)
+    )
+
+
+def _generic_status_error(status: int, body: bytes, headers: Mapping[str, str]) -> APIStatusError:
+    text = body.decode("utf-8", errors="replace")
+    return APIStatusError.for_status(
+        status,
+        truncate(text) or f"HTTP {status}",
+        body=text,
+        retry_after=retry_after_seconds(headers),
+    )

@@ -41,7 +41,7 @@ from streamkit.formats import FormatName, StreamDecoder, WireFormat, get_format
 from streamkit.operators.retry import ResumeMode, RetryPolicy, retry_with_backoff
 from streamkit.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 
-__all__ = ["ChatEndpoint", "Timeouts", "sse_source", "stream_chat"]
+__all__ = ["ByteTap", "ChatEndpoint", "Timeouts", "sse_source", "stream_chat"]
 
 T = TypeVar("T")
 
@@ -79,6 +79,7 @@ class _Request:
     headers: Mapping[str, str]
     session: aiohttp.ClientSession | None
     timeouts: Timeouts
+    tap: ByteTap | None = None
 
 
 class _BodyDecoder(Protocol[T]):
@@ -90,6 +91,8 @@ class _BodyDecoder(Protocol[T]):
 
 
 ErrorForStatus = Callable[[int, bytes, Mapping[str, str]], APIStatusError]
+#: Called with every chunk of a 2xx body as it arrives, and its ``time.monotonic()`` receive time.
+ByteTap = Callable[[bytes, float], None]
 
 
 async def _stream(
@@ -122,7 +125,10 @@ async def _stream(
                 raise ConnectionLostError(f"connection lost mid-stream: {exc}") from exc
             if not chunk:
                 break
-            for item in decoder.feed(chunk, time.monotonic()):
+            received_at = time.monotonic()
+            if request.tap is not None:
+                request.tap(chunk, received_at)
+            for item in decoder.feed(chunk, received_at):
                 got_content = got_content or decoder.is_content(item)
                 yield item
         decoder.close()
@@ -303,6 +309,7 @@ class ChatEndpoint:
         *,
         retry: RetryPolicy | None = None,
         resume: ResumeMode = "continue",
+        tap: ByteTap | None = None,
     ) -> Observable[StreamEvent]:
         """A cold observable of the events of one streamed answer to ``body``.
 
@@ -313,24 +320,28 @@ class ChatEndpoint:
         ``resume="continue"`` continues the partial answer with the format's continuation request
         (Anthropic prefill; OpenAI partial assistant message plus "continue").
 
+        ``tap`` sees the raw body bytes of every attempt as they arrive (for recording).
+
         Errors (as ``on_error``): ``APIStatusError`` and subclasses for non-2xx statuses and error
         events in the stream, ``ProtocolError`` for malformed streams, ``TransportError`` /
         ``ConnectionLostError`` / ``StreamTimeoutError`` for the connection. The stream must end
         with the format's end marker; ending without it is a ``ConnectionLostError``.
         """
         fmt = self.wire_format
-        events = self._request(fmt.stream_body(body))
+        events = self._request(fmt.stream_body(body), tap)
         if retry is None:
             return events
         return events.pipe(
             retry_with_backoff(
                 retry,
                 resume=resume,
-                continuation=lambda partial: self._request(fmt.continuation_body(body, partial)),
+                continuation=lambda partial: self._request(
+                    fmt.continuation_body(body, partial), tap
+                ),
             )
         )
 
-    def _request(self, body: Mapping[str, Any]) -> Observable[StreamEvent]:
+    def _request(self, body: Mapping[str, Any], tap: ByteTap | None) -> Observable[StreamEvent]:
         fmt = self.wire_format
         request = _Request(
             url=self.url,
@@ -338,6 +349,7 @@ class ChatEndpoint:
             headers={**fmt.headers(self.api_key), **self.headers},
             session=self.session,
             timeouts=self.timeouts,
+            tap=tap,
         )
         max_event_bytes = self.max_event_bytes
         return from_async_iterable(
@@ -359,6 +371,7 @@ def stream_chat(
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     retry: RetryPolicy | None = None,
     resume: ResumeMode = "continue",
+    tap: ByteTap | None = None,
 ) -> Observable[StreamEvent]:
     """Stream one chat answer as a cold observable of ``StreamEvent`` values.
 
@@ -381,7 +394,7 @@ def stream_chat(
         timeouts=timeouts or Timeouts(),
         max_event_bytes=max_event_bytes,
     )
-    return endpoint.stream(body, retry=retry, resume=resume)
+    return endpoint.stream(body, retry=retry, resume=resume, tap=tap)
 
 
 def sse_source(

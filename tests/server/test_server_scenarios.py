@@ -1,0 +1,158 @@
+"""The server's scripts: deterministic answers, continuation, token limits, tool calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from streamkit.events import Finish, StreamStart, TextDelta, ToolCallDelta, ToolCallEnd, Usage
+from streamkit.formats import get_format
+from streamkit.message import build_message
+from streamkit.server import answer_for, plan_reply, reply_events, split_partial, tokens
+
+
+def _body(text: str = "Tell me about rivers.", **extra: Any) -> dict[str, Any]:
+    return {"model": "m", "messages": [{"role": "user", "content": text}], **extra}
+
+
+def test_same_conversation_same_answer_and_different_prompts_differ() -> None:
+    assert answer_for(_body()) == answer_for(_body())
+    assert answer_for(_body()) == answer_for(_body()["messages"])
+    assert answer_for(_body("one")) != answer_for(_body("two"))
+
+
+@pytest.mark.parametrize("prompt", ["a", "b", "Tell me about rivers.", "x" * 50, ""])
+def test_answer_is_english_like_sentences_of_60_to_150_words(prompt: str) -> None:
+    answer = answer_for(_body(prompt))
+    words = answer.split()
+    assert 60 <= len(words) <= 150
+    assert answer[0].isupper()
+    assert answer.endswith(".")
+    assert answer == answer.strip()
+
+
+def test_content_blocks_seed_like_plain_text() -> None:
+    blocks = {"role": "user", "content": [{"type": "text", "text": "Tell me about rivers."}]}
+    assert answer_for([blocks]) == answer_for(_body())
+
+
+def test_tokens_keep_leading_whitespace_and_join_back() -> None:
+    assert tokens("Hello big  world.") == ["Hello", " big", "  world."]
+    assert tokens(" lead trail ") == [" lead", " trail", " "]
+    assert tokens("") == []
+    answer = answer_for(_body())
+    assert "".join(tokens(answer)) == answer
+    assert len(tokens(answer)) == len(answer.split())
+
+
+@pytest.mark.parametrize("name", ["openai", "anthropic"])
+@pytest.mark.parametrize("cut", [0, 1, 17, 40, -5, -1])
+def test_continuation_body_continues_exactly(name: str, cut: int) -> None:
+    fmt = get_format(name)
+    body = _body()
+    answer = answer_for(body)
+    partial = answer[:cut]
+    rest = answer_for(fmt.continuation_body(body, partial))
+    assert partial + rest == answer
+    assert rest == answer[len(partial) :]
+
+
+@pytest.mark.parametrize("name", ["openai", "anthropic"])
+def test_repeated_continuation_still_continues_exactly(name: str) -> None:
+    fmt = get_format(name)
+    body = _body()
+    answer = answer_for(body)
+    second = fmt.continuation_body(body, answer[:30])
+    # Anthropic merges a second prefill into the first; OpenAI restarts from the original body.
+    third = (
+        fmt.continuation_body(second, answer[30:50])
+        if name == "anthropic"
+        else fmt.continuation_body(body, answer[:50])
+    )
+    assert answer_for(third) == answer[50:]
+
+
+def test_split_partial_recognizes_both_shapes() -> None:
+    user = {"role": "user", "content": "q"}
+    assert split_partial([user]) == ([user], "")
+    assert split_partial([user, {"role": "assistant", "content": "Par"}]) == ([user], "Par")
+    go_on = {"role": "user", "content": "Continue please"}
+    assert split_partial([user, {"role": "assistant", "content": "Par"}, go_on]) == ([user], "Par")
+    other = {"role": "user", "content": "thanks"}
+    messages = [user, {"role": "assistant", "content": "Par"}, other]
+    assert split_partial(messages) == (messages, "")
+
+
+def test_partial_that_is_not_a_prefix_gets_the_whole_answer() -> None:
+    body = _body()
+    prefilled = {**body, "messages": [*body["messages"], {"role": "assistant", "content": "Zzz"}]}
+    assert answer_for(prefilled) == answer_for(body)
+
+
+@pytest.mark.parametrize(("name", "raw"), [("openai", "length"), ("anthropic", "max_tokens")])
+@pytest.mark.parametrize("key", ["max_tokens", "max_completion_tokens"])
+def test_max_tokens_cuts_words_and_finishes_with_length(name: str, raw: str, key: str) -> None:
+    body = _body(**{key: 5})
+    reply = plan_reply(body, format=name)  # type: ignore[arg-type]
+    assert reply.text == "".join(tokens(answer_for(body))[:5])
+    assert reply.finish == "length"
+    assert reply.output_tokens == 5
+    finish = [e for e in reply_events(reply, format=name) if isinstance(e, Finish)]  # type: ignore[arg-type]
+    assert finish == [Finish("length", raw_reason=raw)]
+
+
+def test_usage_counts_prompt_and_answer_words() -> None:
+    body = {**_body("three small words"), "system": "be brief"}
+    reply = plan_reply(body, format="anthropic")
+    assert reply.input_tokens == 5
+    assert reply.output_tokens == len(answer_for(body).split())
+
+
+def test_openai_events_carry_usage_only_when_asked() -> None:
+    reply = plan_reply(_body(), format="openai")
+    assert not any(isinstance(e, Usage) for e in reply_events(reply, format="openai", usage=False))
+    with_usage = reply_events(reply, format="openai", usage=True)
+    assert with_usage[-1] == Usage(input_tokens=4, output_tokens=reply.output_tokens)
+    assert with_usage[0] == StreamStart(id=reply.id, model="m")
+    text = "".join(e.text for e in with_usage if isinstance(e, TextDelta))
+    assert text == answer_for(_body())
+
+
+def _tools(name: str) -> list[dict[str, Any]]:
+    if name == "anthropic":
+        return [{"name": n, "input_schema": {"type": "object"}} for n in ("weather", "time")]
+    return [{"type": "function", "function": {"name": n}} for n in ("weather", "time")]
+
+
+@pytest.mark.parametrize("name", ["openai", "anthropic"])
+def test_tool_calls_cycle_names_and_stream_arguments_in_fragments(name: str) -> None:
+    reply = plan_reply(_body(tools=_tools(name)), format=name, tool_calls=3)  # type: ignore[arg-type]
+    assert [call.name for call in reply.tool_calls] == ["weather", "time", "weather"]
+    assert len({call.id for call in reply.tool_calls}) == 3
+    assert orjson.loads(reply.tool_calls[2].arguments) == {"city": 'Zürich "Old town"', "days": 3}
+    assert reply.finish == "tool_calls"
+    events = reply_events(reply, format=name)  # type: ignore[arg-type]
+    deltas = [e for e in events if isinstance(e, ToolCallDelta)]
+    assert all(len(d.arguments) <= 7 for d in deltas)
+    assert len([e for e in events if isinstance(e, ToolCallEnd)]) == 3
+    message = build_message(events)
+    assert [c.arguments["days"] for c in message.tool_calls] == [1, 2, 3]
+    assert message.finish_reason == "tool_calls"
+
+
+def test_tool_calls_need_offered_tools() -> None:
+    reply = plan_reply(_body(), format="openai", tool_calls=2)
+    assert reply.tool_calls == ()
+    assert reply.text == answer_for(_body())
+
+
+def test_anthropic_tool_preamble_is_continued_after_a_prefill() -> None:
+    fmt = get_format("anthropic")
+    body = _body(tools=_tools("anthropic"))
+    whole = plan_reply(body, format="anthropic", tool_calls=1)
+    rest = plan_reply(fmt.continuation_body(body, whole.text[:6]), format="anthropic", tool_calls=1)
+    assert whole.text[:6] + rest.text == whole.text
+    assert rest.tool_calls == whole.tool_calls  # same ids: the conversation is the same
+    assert rest.id == whole.id

@@ -30,6 +30,7 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "ConnectionLostError",
+    "MalformedEventError",
     "ProtocolError",
     "RateLimitError",
     "RetryExhaustedError",
@@ -67,6 +68,18 @@ class StreamkitError(Exception):
 
 class ProtocolError(StreamkitError, ValueError):
     """The stream broke its wire format: malformed SSE or JSON, an oversized event, bad order."""
+
+
+class MalformedEventError(ProtocolError):
+    """One event's data was not valid JSON.
+
+    Retryable: a corrupted event says nothing about the next response, and a retry that resumes
+    loses nothing. A server that always sends it exhausts the attempts and the causes tell why.
+    """
+
+    @property
+    def retryable(self) -> bool:
+        return True
 
 
 class ToolCallError(ProtocolError):

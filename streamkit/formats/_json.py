@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from streamkit.errors import APIStatusError, ProtocolError, retry_after_seconds, truncate
+from streamkit.errors import APIStatusError, MalformedEventError, retry_after_seconds, truncate
 
 __all__ = ["api_error_from_response", "load_event_json"]
 
@@ -16,12 +16,12 @@ def load_event_json(sse_event: str, data: str) -> Any:
     """Parse the data of one SSE event, naming the event (truncated) when it is not JSON.
 
     Raises:
-        ProtocolError: ``data`` is not valid JSON.
+        MalformedEventError: ``data`` is not valid JSON.
     """
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise ProtocolError(
+        raise MalformedEventError(
             f"malformed JSON in SSE event {sse_event!r}: {exc}; data: {truncate(data)!r}"
         ) from exc
 

@@ -1,0 +1,347 @@
+"""Record a live stream's raw bytes, and replay them later through the same decoders.
+
+A ``Recorder`` is a ``ByteTap``: pass it as ``tap=`` to ``ChatEndpoint.stream`` or
+``stream_chat`` and it writes a JSON Lines recording as the bytes arrive::
+
+    {"streamkit_recording": 1, "format": "openai", "request": {...}, "created": "...Z"}
+    {"t": 0.0, "b": "<base64 of the first chunk>"}
+    {"t": 0.0213, "b": "..."}
+
+``t`` is seconds since the first chunk. The request body is stored without credentials (keys
+such as ``api_key`` or ``authorization`` are dropped at any depth); API keys travel in headers,
+which are never recorded. Each line is appended with one write (see ``streamkit.sinks.jsonl``),
+so a crash costs at most the chunk being written.
+
+``replay(path)`` decodes the recorded bytes exactly as the live source does (the same SSE
+decoder, format decoder and byte accounting), as fast as possible or at the original pace, scaled.
+
+A tap sees the bytes of every attempt of a retried stream back to back and cannot tell where
+one ends; record streams without ``retry`` to replay them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Self, cast
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable, SerialDisposable
+
+from streamkit.errors import ProtocolError
+from streamkit.events import StreamEvent
+from streamkit.formats import FormatName, WireFormat, get_format
+from streamkit.operators._scheduling import now_seconds, resolve_scheduler
+from streamkit.sinks.jsonl import StrPath, append_jsonl, read_jsonl
+from streamkit.source import _ChatBody
+from streamkit.sse import DEFAULT_MAX_EVENT_BYTES
+
+__all__ = ["Chunk", "Recorder", "Recording", "load_recording", "replay"]
+
+#: The version of the recording format this module writes and reads.
+RECORDING_VERSION: Final = 1
+
+#: Request-body keys never written to a recording (compared lower-case, ``-`` read as ``_``).
+_SECRET_KEYS: Final = frozenset(
+    {"api_key", "apikey", "x_api_key", "authorization", "access_token", "secret", "password"}
+)
+
+
+def _without_secrets(value: Any) -> Any:
+    """``value`` with every credential-like key removed from the mappings in it, at any depth."""
+    if isinstance(value, Mapping):
+        return {
+            key: _without_secrets(item)
+            for key, item in value.items()
+            if str(key).lower().replace("-", "_") not in _SECRET_KEYS
+        }
+    if isinstance(value, list | tuple):
+        return [_without_secrets(item) for item in value]
+    return value
+
+
+class Recorder:
+    """A byte tap that writes a stream's raw body to a replayable JSON Lines recording.
+
+    Creating it starts the file (replacing an existing one) with the header line; each call
+    appends one chunk. Pass it as ``tap=`` for one stream.
+
+    Args:
+        path: the recording file.
+        format: the stream's wire format, ``openai`` or ``anthropic``.
+        request_body: the request sent, stored without credentials.
+        metadata: anything JSON to keep with the recording, also without credentials.
+
+    Example:
+        >>> recorder = Recorder("run.jsonl", format="openai", request_body=body)  # doctest: +SKIP
+        >>> events = sk.stream_chat(url, body, tap=recorder)  # doctest: +SKIP
+        >>> message = await sk.collect_message(events)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        path: StrPath,
+        *,
+        format: FormatName | WireFormat,
+        request_body: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        name = format if isinstance(format, str) else format.name
+        get_format(name)  # fail early on an unknown format
+        self._path = path
+        self._first: float | None = None
+        self._closed = False
+        with open(path, "wb"):  # a new recording replaces an old one
+            pass
+        header: dict[str, Any] = {
+            "streamkit_recording": RECORDING_VERSION,
+            "format": name,
+            "request": _without_secrets(request_body),
+            "created": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        }
+        if metadata is not None:
+            header["metadata"] = _without_secrets(metadata)
+        append_jsonl(path, header)
+
+    def __call__(self, chunk: bytes, received_at: float) -> None:
+        """Append ``chunk``, received at ``received_at`` (monotonic seconds).
+
+        Raises:
+            ValueError: the recorder is closed.
+            OSError: the file cannot be written.
+        """
+        if self._closed:
+            raise ValueError(f"the recorder of {os.fspath(self._path)!r} is closed")
+        if self._first is None:
+            self._first = received_at
+        record = {"t": round(received_at - self._first, 6), "b": base64.b64encode(chunk).decode()}
+        append_jsonl(self._path, record)
+
+    def close(self) -> None:
+        """Stop recording; idempotent. Later chunks raise ``ValueError``.
+
+        The file is opened only for each write, so an unclosed recorder holds nothing open.
+        """
+        self._closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One recorded read: ``t`` seconds after the first, and its bytes."""
+
+    t: float
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """A loaded recording.
+
+    Attributes:
+        format: the stream's wire format.
+        request: the request body, without credentials (None if not recorded).
+        chunks: the body's bytes as they were read, in order.
+        created: when the recording started, ISO 8601 UTC.
+        metadata: what the recorder was given to keep.
+    """
+
+    format: FormatName
+    request: dict[str, Any] | None
+    chunks: tuple[Chunk, ...]
+    created: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def body(self) -> bytes:
+        """All the recorded bytes, joined."""
+        return b"".join(chunk.data for chunk in self.chunks)
+
+
+def load_recording(path: StrPath) -> Recording:
+    """Read a recording written by ``Recorder``; a chunk torn by a crash is left out.
+
+    Raises:
+        ProtocolError: the file is not a streamkit recording (no header, a newer version, an
+            unknown format, a malformed chunk line); ``JSONLError`` names a corrupt line.
+        OSError: the file cannot be read.
+    """
+    name = os.fspath(path)
+    records = read_jsonl(path)
+    header = next(records, None)
+    if header is None or "streamkit_recording" not in header:
+        raise ProtocolError(f"{name} is not a streamkit recording: no header line")
+    version = header["streamkit_recording"]
+    if version != RECORDING_VERSION:
+        raise ProtocolError(f"{name}: recording version {version!r} is not supported")
+    try:
+        fmt = get_format(header.get("format", ""))
+    except ValueError as exc:
+        raise ProtocolError(f"{name}: {exc}") from exc
+    chunks = tuple(_chunk(name, number, record) for number, record in enumerate(records, 2))
+    return Recording(
+        format=fmt.name,
+        request=header.get("request"),
+        chunks=chunks,
+        created=header.get("created"),
+        metadata=header.get("metadata") or {},
+    )
+
+
+def _chunk(name: str, number: int, record: Mapping[str, Any]) -> Chunk:
+    try:
+        return Chunk(float(record["t"]), base64.b64decode(record["b"], validate=True))
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        raise ProtocolError(f"{name}, line {number}: not a recorded chunk ({exc!r})") from exc
+
+
+def replay(
+    path: StrPath,
+    *,
+    speed: float | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+) -> Observable[StreamEvent]:
+    """Replay a recording as the stream of events the live source emitted.
+
+    The bytes go through the same decoding as ``ChatEndpoint.stream`` (SSE decoder, the format's
+    decoder, ``wire_bytes`` accounting), so errors are the same too: an error event in the
+    recording is an ``APIStatusError``, a recording that stops before the format's end marker
+    ends with ``ConnectionLostError``. The file is read at each subscription.
+
+    ``speed=None`` emits everything at once, synchronously on subscribe. A number replays at the
+    original pace divided by it (``2.0`` is twice as fast), on ``scheduler`` (else the
+    subscriber's, else the running asyncio loop's): a chunk recorded at ``t`` is emitted
+    ``t / speed`` seconds after the subscription. Events are stamped ``received_at`` = the
+    subscription's time plus ``t / speed`` (``t`` at full speed), so metrics computed from a
+    fast replay show the original timing. Disposing stops the replay.
+
+    Args:
+        path: the recording.
+        speed: how many times faster than recorded; None for as fast as possible.
+        scheduler: the scheduler that paces a timed replay.
+        max_event_bytes: the largest SSE event accepted.
+
+    Raises:
+        ValueError: ``speed`` is not positive.
+
+    Marble (chunks at t = 0, 1, 3 s; ``speed=2.0``; one event each)::
+
+        replay:  a-b--c|      (a at 0 s, b at 0.5 s, c and completion at 1.5 s)
+    """
+    if speed is not None and not speed > 0:
+        raise ValueError(f"speed must be positive or None, got {speed!r}")
+
+    def subscribe(
+        observer: abc.ObserverBase[StreamEvent],
+        subscribe_scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        try:
+            recording = load_recording(path)
+        except Exception as exc:
+            observer.on_error(exc)
+            return Disposable()
+        player = _Player(recording, observer, max_event_bytes)
+        if speed is None:
+            start = now_seconds(scheduler) if scheduler is not None else time.monotonic()
+            player.play_all(start)
+            return Disposable(player.stop)
+        return player.schedule(resolve_scheduler(scheduler, subscribe_scheduler), speed)
+
+    return Observable(subscribe)
+
+
+class _Player:
+    """One subscription's replay: feeds chunks to a fresh decoder and emits what comes out."""
+
+    def __init__(
+        self,
+        recording: Recording,
+        observer: abc.ObserverBase[StreamEvent],
+        max_event_bytes: int,
+    ) -> None:
+        self._chunks = recording.chunks
+        self._observer = observer
+        self._body = _ChatBody(get_format(recording.format).decoder(), max_event_bytes)
+        self._stopped = False
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def play_all(self, start: float) -> None:
+        for index, chunk in enumerate(self._chunks):
+            if not self._play(index, start + chunk.t):
+                return
+
+    def schedule(self, scheduler: abc.SchedulerBase, speed: float) -> abc.DisposableBase:
+        origin = scheduler.now
+        start = now_seconds(scheduler)
+        pending = SerialDisposable()
+
+        def step(index: int) -> None:
+            offset = self._chunks[index].t / speed
+
+            def action(_: abc.SchedulerBase, __: Any = None) -> None:
+                if self._play(index, start + offset):
+                    step(index + 1)
+
+            pending.disposable = scheduler.schedule_absolute(
+                origin + timedelta(seconds=offset), action
+            )
+
+        def finish(_: abc.SchedulerBase, __: Any = None) -> None:
+            self._finish()
+
+        if not self._chunks:
+            pending.disposable = scheduler.schedule(finish)
+        else:
+            step(0)
+
+        def dispose() -> None:
+            self.stop()
+            pending.dispose()
+
+        return Disposable(dispose)
+
+    def _play(self, index: int, received_at: float) -> bool:
+        """Emit chunk ``index``'s events (and finish after the last); False once stopped."""
+        if self._stopped:
+            return False
+        try:
+            events = self._body.feed(self._chunks[index].data, received_at)
+        except Exception as exc:
+            self._fail(exc)
+            return False
+        for event in events:
+            if self._stopped:
+                return False
+            self._observer.on_next(cast(StreamEvent, event))
+        if index == len(self._chunks) - 1:
+            self._finish()
+            return False
+        return True
+
+    def _finish(self) -> None:
+        if self._stopped:
+            return
+        try:
+            self._body.close()
+        except Exception as exc:
+            self._fail(exc)
+            return
+        self._stopped = True
+        self._observer.on_completed()
+
+    def _fail(self, error: Exception) -> None:
+        self._stopped = True
+        self._observer.on_error(error)

@@ -1,0 +1,180 @@
+"""Record a live stream's bytes, replay them: the same events, at the recorded pace if asked."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import reactivex
+from reactivex.testing import ReactiveTest, TestScheduler
+
+from streamkit.bridge import collect
+from streamkit.errors import ConnectionLostError, ProtocolError
+from streamkit.events import ContentEvent, Finish, StreamEvent, StreamStart, TextDelta
+from streamkit.formats import FormatName, get_format
+from streamkit.message import build_message
+from streamkit.record import Chunk, Recorder, load_recording, replay
+from streamkit.server import EmbeddedServer
+from streamkit.sinks.jsonl import read_jsonl
+from streamkit.source import stream_chat
+
+on_next, on_completed = ReactiveTest.on_next, ReactiveTest.on_completed
+
+BODY: dict[str, Any] = {
+    "model": "test-model",
+    "max_tokens": 200,
+    "messages": [{"role": "user", "content": "Tell me about rivers."}],
+}
+
+
+def _openai_bytes(events: list[ContentEvent]) -> list[bytes]:
+    """What the server writes for ``events``: one chunk per event, then the end marker."""
+    encoder = get_format("openai").encoder()
+    return [*(encoder.encode(e) for e in events if not isinstance(e, Finish)), encoder.finish()]
+
+
+def _write(path: Path, chunks: list[tuple[float, bytes]], fmt: str = "openai") -> None:
+    lines = [{"streamkit_recording": 1, "format": fmt, "request": None, "created": None}]
+    lines += [{"t": t, "b": base64.b64encode(b).decode()} for t, b in chunks]
+    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+
+
+SCRIPT: list[ContentEvent] = [
+    StreamStart("chatcmpl-1", "m"),
+    TextDelta("One "),
+    TextDelta("two."),
+]
+
+
+@pytest.mark.parametrize("fmt", ["openai", "anthropic"])
+async def test_replay_gives_the_message_the_live_stream_gave(
+    tmp_path: Path, fmt: FormatName
+) -> None:
+    path = tmp_path / f"{fmt}.jsonl"
+    async with EmbeddedServer(rate=2000) as server:
+        with Recorder(path, format=fmt, request_body=BODY, metadata={"run": 1}) as recorder:
+            live = await collect(stream_chat(server.url, BODY, format=fmt, tap=recorder))
+        await server.wait_idle()
+    replayed = await collect(replay(path))
+    assert replayed == live
+    assert [e.wire_bytes for e in replayed] == [e.wire_bytes for e in live]
+    assert [e.raw for e in replayed] == [e.raw for e in live]
+    gaps = [e.received_at - replayed[0].received_at for e in replayed]
+    assert gaps == pytest.approx([e.received_at - live[0].received_at for e in live], abs=1e-5)
+    assert build_message(replayed) == build_message(live)
+    assert build_message(live).text  # the server said something
+    recording = load_recording(path)
+    assert (recording.format, recording.request, recording.metadata) == (fmt, BODY, {"run": 1})
+    assert recording.chunks[0].t == 0.0
+    assert [c.t for c in recording.chunks] == sorted(c.t for c in recording.chunks)
+
+
+def test_recordings_keep_no_credentials(tmp_path: Path) -> None:
+    path = tmp_path / "secret.jsonl"
+    body = {**BODY, "api_key": "sk-1", "metadata": {"Authorization": "Bearer x", "user": "u"}}
+    Recorder(path, format="openai", request_body=body, metadata={"x-api-key": "k", "n": 2})
+    (header,) = read_jsonl(path)
+    assert header["request"] == {**BODY, "metadata": {"user": "u"}}
+    assert header["metadata"] == {"n": 2}
+    assert b"sk-1" not in path.read_bytes() and b"Bearer" not in path.read_bytes()
+
+
+def test_a_new_recorder_replaces_the_file_and_records_times_from_the_first_chunk(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"old\n")
+    recorder = Recorder(path, format="anthropic")
+    recorder(b"data: 1\n", 100.25)
+    recorder(b"\n", 101.5)
+    recorder.close()
+    recording = load_recording(path)
+    assert recording.chunks == (Chunk(0.0, b"data: 1\n"), Chunk(1.25, b"\n"))
+    assert recording.body == b"data: 1\n\n"
+    with pytest.raises(ValueError):
+        recorder(b"late", 102.0)
+
+
+def test_timed_replay_emits_at_the_recorded_times_divided_by_speed(tmp_path: Path) -> None:
+    path = tmp_path / "timed.jsonl"
+    data = _openai_bytes(SCRIPT)
+    _write(path, [(0.0, data[0]), (1.0, data[1]), (3.0, data[2]), (4.0, data[3])])
+    scheduler = TestScheduler()
+    results = scheduler.start(lambda: replay(path, speed=2.0, scheduler=scheduler))
+    assert results.messages == [
+        on_next(200.0, SCRIPT[0]),
+        on_next(200.5, SCRIPT[1]),
+        on_next(201.5, SCRIPT[2]),
+        on_completed(202.0),
+    ]
+
+
+def test_replayed_events_are_stamped_with_the_recorded_times(tmp_path: Path) -> None:
+    path = tmp_path / "stamps.jsonl"
+    data = _openai_bytes(SCRIPT)
+    _write(path, [(0.0, data[0]), (1.0, data[1]), (3.0, b"".join(data[2:]))])
+    scheduler = TestScheduler()
+    stamps: list[float] = []
+    replay(path, speed=4.0, scheduler=scheduler).subscribe(lambda e: stamps.append(e.received_at))
+    scheduler.start()
+    fast: list[StreamEvent] = []
+    replay(path, scheduler=scheduler).subscribe(fast.append)
+    now = scheduler.clock
+    assert [e.received_at - now for e in fast][-1] == 3.0  # original pace, though emitted at once
+    assert stamps[-1] - stamps[0] == 0.75
+
+
+def test_disposing_a_timed_replay_stops_it(tmp_path: Path) -> None:
+    path = tmp_path / "dispose.jsonl"
+    data = _openai_bytes(SCRIPT)
+    _write(path, [(float(i), chunk) for i, chunk in enumerate(data)])
+    scheduler = TestScheduler()
+    results = scheduler.start(lambda: replay(path, speed=1.0, scheduler=scheduler), disposed=201.5)
+    assert results.messages == [on_next(200.0, SCRIPT[0]), on_next(201.0, SCRIPT[1])]
+
+
+def test_a_recording_cut_short_ends_like_the_live_stream(tmp_path: Path) -> None:
+    path = tmp_path / "cut.jsonl"
+    data = _openai_bytes(SCRIPT)
+    _write(path, [(0.0, data[0]), (0.1, data[1])])
+    events: list[StreamEvent] = []
+    errors: list[Exception] = []
+    replay(path).subscribe(events.append, errors.append)
+    assert [type(e) for e in errors] == [ConnectionLostError]
+    assert events[-1] == SCRIPT[1]
+
+
+def test_fast_replay_stops_when_disposed_mid_way(tmp_path: Path) -> None:
+    path = tmp_path / "take.jsonl"
+    _write(path, [(0.0, b"".join(_openai_bytes(SCRIPT)))])
+    taken: list[StreamEvent] = []
+    replay(path).pipe(reactivex.operators.take(2)).subscribe(taken.append)
+    assert len(taken) == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"", "no header"),
+        (b'{"t": 0, "b": ""}\n', "no header"),
+        (b'{"streamkit_recording": 2, "format": "openai"}\n', "version"),
+        (b'{"streamkit_recording": 1, "format": "grpc"}\n', "grpc"),
+        (b'{"streamkit_recording": 1, "format": "openai"}\n{"t": 0, "b": "%%"}\n', "line 2"),
+    ],
+)
+def test_files_that_are_not_recordings_raise(tmp_path: Path, content: bytes, match: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(ProtocolError, match=match):
+        load_recording(path)
+    errors: list[Exception] = []
+    replay(path).subscribe(on_error=errors.append)
+    assert len(errors) == 1 and isinstance(errors[0], ProtocolError)
+
+
+def test_speed_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        replay(tmp_path / "x", speed=0)

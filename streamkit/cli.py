@@ -1,0 +1,274 @@
+"""The ``streamkit`` command: ``streamkit chat`` streams an answer, ``streamkit serve`` runs the
+embedded LLM server.
+
+Without ``--base-url``, ``chat`` starts the embedded server in-process, so it runs with no network
+and no key. With ``--base-url`` the key comes from ``STREAMKIT_API_KEY``, else ``OPENAI_API_KEY`` or
+``ANTHROPIC_API_KEY`` by format.
+
+Exit codes: 0 success, 1 the stream failed (HTTP error, timeout, lost connection, bad stream),
+2 bad arguments, 130 interrupted. Failures print one line, ``streamkit: error: ...``, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Final, TextIO
+
+import orjson
+import reactivex.operators as rx_ops
+
+from streamkit.errors import StreamkitError
+from streamkit.events import Retrying, StreamEvent
+from streamkit.operators.retry import RetryPolicy
+from streamkit.record import Recorder
+from streamkit.server import EmbeddedServer, parse_faults
+from streamkit.sinks import collect_message, print_stream
+from streamkit.source import ChatEndpoint, Timeouts
+
+__all__ = ["build_parser", "main", "request_body", "resolve_api_key"]
+
+DEFAULT_MODELS: Final[Mapping[str, str]] = {
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-sonnet-4-5",
+}
+KEY_VARIABLES: Final[Mapping[str, str]] = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+}
+#: Tokens per second of the embedded server under ``chat``: a realistic pace to watch.
+DEMO_RATE: Final = 60.0
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_INTERRUPTED: Final = 130
+
+
+class _UsageError(Exception):
+    """Arguments that parse but make no sense together."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``streamkit`` command."""
+    parser = argparse.ArgumentParser(
+        prog="streamkit", description="Stream LLM answers; run the embedded LLM server."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the embedded LLM server until Ctrl-C")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (0: any free one)")
+    serve.add_argument(
+        "--rate", type=_non_negative, default=DEMO_RATE, help="tokens per second (0: no pacing)"
+    )
+    serve.add_argument("--api-key-env", metavar="VAR", help="require the key in this variable")
+    serve.add_argument("--fault", default="", help="default fault spec, e.g. 'disconnect-after=5'")
+
+    chat = commands.add_parser("chat", help="stream one answer to the terminal")
+    chat.add_argument("prompt", help="the user message; '-' reads it from stdin")
+    chat.add_argument("--format", choices=sorted(DEFAULT_MODELS), default="openai")
+    chat.add_argument("--base-url", help="a real endpoint (default: the embedded server)")
+    chat.add_argument("--model", help="model name (default depends on --format)")
+    chat.add_argument("--system", help="a system prompt")
+    chat.add_argument("--max-tokens", type=_positive_int, default=1024)
+    chat.add_argument(
+        "--rate",
+        type=_non_negative,
+        default=DEMO_RATE,
+        help="embedded server only: tokens per second (0: no pacing)",
+    )
+    chat.add_argument(
+        "--fault", default="", help="embedded server only: inject a fault, see the README"
+    )
+    chat.add_argument(
+        "--retry", action=argparse.BooleanOptionalAction, default=True, help="retry failures"
+    )
+    chat.add_argument("--resume", choices=("continue", "restart", "none"), default="continue")
+    chat.add_argument("--max-attempts", type=_positive_int, default=5)
+    chat.add_argument("--connect-timeout", type=_positive, default=10.0, metavar="S")
+    chat.add_argument("--first-token-timeout", type=_positive, default=60.0, metavar="S")
+    chat.add_argument("--idle-timeout", type=_positive, default=30.0, metavar="S")
+    chat.add_argument("--total-timeout", type=_positive, default=None, metavar="S")
+    chat.add_argument(
+        "--stats", action=argparse.BooleanOptionalAction, default=True, help="summary line"
+    )
+    chat.add_argument(
+        "--json", action="store_true", help="print the final message as JSON instead of text"
+    )
+    chat.add_argument("--record", metavar="PATH", help="record the raw stream for replay")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return asyncio.run(_serve(args))
+        return asyncio.run(_chat(args, sys.stdout, sys.stderr))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except _UsageError as error:
+        parser.error(str(error))  # exits with 2
+        raise AssertionError("unreachable") from None
+
+
+def resolve_api_key(format_name: str, environ: Mapping[str, str]) -> str | None:
+    """The API key for a real endpoint: ``STREAMKIT_API_KEY``, else the format's usual variable."""
+    return environ.get("STREAMKIT_API_KEY") or environ.get(KEY_VARIABLES[format_name])
+
+
+def request_body(
+    format_name: str, prompt: str, *, model: str | None, system: str | None, max_tokens: int
+) -> dict[str, Any]:
+    """The provider's request body for one user prompt (``stream`` is added by the source)."""
+    body: dict[str, Any] = {"model": model or DEFAULT_MODELS[format_name], "max_tokens": max_tokens}
+    messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+    if format_name == "anthropic":
+        if system:
+            body["system"] = system
+    else:
+        if system:
+            messages.insert(0, {"role": "system", "content": system})
+        body["stream_options"] = {"include_usage": True}
+    body["messages"] = messages
+    return body
+
+
+async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if not prompt.strip():
+        raise _UsageError("the prompt is empty")
+    if args.base_url and (args.fault or args.rate != DEMO_RATE):
+        raise _UsageError("--fault and --rate apply to the embedded server, not to --base-url")
+    if args.fault:
+        try:
+            parse_faults(args.fault)
+        except ValueError as error:
+            raise _UsageError(str(error)) from None
+    body = request_body(
+        args.format, prompt, model=args.model, system=args.system, max_tokens=args.max_tokens
+    )
+    try:
+        async with _target(args) as (base_url, api_key, headers):
+            endpoint = ChatEndpoint(
+                base_url,
+                format=args.format,
+                api_key=api_key,
+                headers=headers,
+                timeouts=Timeouts(
+                    connect=args.connect_timeout,
+                    first_token=args.first_token_timeout,
+                    idle=args.idle_timeout,
+                    total=args.total_timeout,
+                ),
+            )
+            return await _stream(endpoint, body, args, out, err)
+    except StreamkitError as error:
+        print(f"streamkit: error: {error}", file=err, flush=True)
+        return EXIT_FAILED
+
+
+@contextlib.asynccontextmanager
+async def _target(
+    args: argparse.Namespace,
+) -> AsyncIterator[tuple[str, str | None, dict[str, str]]]:
+    if args.base_url:
+        yield args.base_url, resolve_api_key(args.format, os.environ), {}
+        return
+    async with EmbeddedServer(rate=args.rate) as server:
+        yield server.url, None, {"x-streamkit-fault": args.fault} if args.fault else {}
+
+
+async def _stream(
+    endpoint: ChatEndpoint,
+    body: dict[str, Any],
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    recorder = Recorder(args.record, format=args.format, request_body=body) if args.record else None
+    policy = RetryPolicy(max_attempts=args.max_attempts) if args.retry else None
+
+    def notice(event: StreamEvent) -> None:
+        """Tell the user on stderr that the stream is being retried."""
+        if isinstance(event, Retrying):
+            print(f"[attempt {event.attempt} in {event.delay:.2f} s: {event.cause}]", file=err)
+
+    events = endpoint.stream(body, retry=policy, resume=args.resume, tap=recorder).pipe(
+        rx_ops.do_action(notice)
+    )
+    try:
+        if args.json:
+            message = await collect_message(events)
+            rendered = message.to_anthropic() if args.format == "anthropic" else message.to_openai()
+            out.write(orjson.dumps(rendered, option=orjson.OPT_INDENT_2).decode() + "\n")
+        else:
+            await print_stream(events, file=out, footer=args.stats, footer_file=err)
+    finally:
+        if recorder is not None:
+            recorder.close()
+    return EXIT_OK
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    api_key = None
+    if args.api_key_env:
+        api_key = os.environ.get(args.api_key_env)
+        if not api_key:
+            raise _UsageError(f"--api-key-env: the variable {args.api_key_env} is not set")
+    if args.fault:
+        try:
+            parse_faults(args.fault)
+        except ValueError as error:
+            raise _UsageError(str(error)) from None
+    try:
+        server = EmbeddedServer(
+            host=args.host, port=args.port, api_key=api_key, faults=args.fault, rate=args.rate
+        )
+    except ValueError as error:  # a host that is not loopback
+        raise _UsageError(str(error)) from None
+    try:
+        await server.start()
+    except OSError as error:
+        print(
+            f"streamkit: error: cannot listen on {args.host}:{args.port}: {error.strerror}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print(
+        f"streamkit: serving on {server.url} (OpenAI: {server.url}/v1, Anthropic: {server.url})",
+        flush=True,
+    )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.aclose()
+    return EXIT_OK
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value

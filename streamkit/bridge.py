@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, TypeVar
 
@@ -93,18 +94,26 @@ class EventIterator(AsyncIterator[T]):
         self._max_buffered = max_buffered
         self._overflowed = False
         self._done = False
-        self._subscription = source.subscribe(
-            on_next=lambda item: self._put("next", item),
-            on_error=lambda exc: self._put("error", exc),
-            on_completed=lambda: self._put("completed", None),
+        self._subscription: abc.DisposableBase | None = None
+        # The observer holds the iterator only weakly: a running source must not keep alive an
+        # iterator its consumer dropped (``break``), so that ``__del__`` can dispose the source.
+        put = _weak_put(weakref.ref(self))
+        subscription = source.subscribe(
+            on_next=lambda item: put("next", item),
+            on_error=lambda exc: put("error", exc),
+            on_completed=lambda: put("completed", None),
         )
+        self._subscription = subscription
+        if self._overflowed:  # the source overflowed the buffer while subscribing
+            subscription.dispose()
 
     def _put(self, kind: str, value: Any) -> None:
         if self._overflowed:
             return
         if kind == "next" and self._queue.qsize() >= self._max_buffered:
             self._overflowed = True
-            self._subscription.dispose()
+            if self._subscription is not None:
+                self._subscription.dispose()
             kind, value = (
                 "error",
                 BufferError(
@@ -132,7 +141,8 @@ class EventIterator(AsyncIterator[T]):
     def close(self) -> None:
         """Dispose the subscription; idempotent."""
         self._done = True
-        self._subscription.dispose()
+        if self._subscription is not None:
+            self._subscription.dispose()
 
     async def aclose(self) -> None:
         """Dispose the subscription; idempotent."""
@@ -146,8 +156,21 @@ class EventIterator(AsyncIterator[T]):
 
     def __del__(self) -> None:
         # Leaving ``async for`` by ``break`` drops the last reference: release the stream now.
-        if not self._done:
-            self._subscription.dispose()
+        # (``__init__`` may have failed before setting the attributes.)
+        subscription = getattr(self, "_subscription", None)
+        if subscription is not None and not getattr(self, "_done", True):
+            subscription.dispose()
+
+
+def _weak_put(ref: weakref.ReferenceType[EventIterator[Any]]) -> Callable[[str, Any], None]:
+    """A callback that feeds the iterator behind ``ref`` while it is alive, and then nothing."""
+
+    def put(kind: str, value: Any) -> None:
+        iterator = ref()
+        if iterator is not None:
+            iterator._put(kind, value)
+
+    return put
 
 
 def aiter_events(

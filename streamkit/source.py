@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
+from multidict import CIMultiDict
 from reactivex import Observable
 
 from streamkit.bridge import from_async_iterable
@@ -83,9 +84,12 @@ class _Request:
 
 
 class _BodyDecoder(Protocol[T]):
-    def feed(self, chunk: bytes, received_at: float) -> list[T]: ...
+    def feed(self, chunk: bytes, received_at: float) -> Iterable[T]: ...
 
     def is_content(self, item: T) -> bool: ...
+
+    @property
+    def finished(self) -> bool: ...
 
     def close(self) -> None: ...
 
@@ -131,6 +135,8 @@ async def _stream(
             for item in decoder.feed(chunk, received_at):
                 got_content = got_content or decoder.is_content(item)
                 yield item
+            if decoder.finished:
+                break  # the end marker: done, even if the server leaves the body open
         decoder.close()
 
 
@@ -221,6 +227,10 @@ class _SSEBody:
     def is_content(self, item: SSEEvent) -> bool:
         return True
 
+    @property
+    def finished(self) -> bool:
+        return False  # a generic SSE stream ends when the server ends the body
+
     def close(self) -> None:
         self._sse.close()
 
@@ -233,21 +243,23 @@ class _ChatBody:
         self._decoder = stream_decoder
         self._unaccounted = 0  # bytes read since the last event was emitted
 
-    def feed(self, chunk: bytes, received_at: float) -> list[ContentEvent]:
+    def feed(self, chunk: bytes, received_at: float) -> Iterator[ContentEvent]:
+        # A generator: the events decoded before a failing SSE event still reach the observer.
         self._unaccounted += len(chunk)
-        events = [
-            event
-            for sse in self._sse.feed(chunk)
-            for event in self._decoder.decode(sse, received_at)
-        ]
-        if events:
-            events[0] = replace(events[0], wire_bytes=self._unaccounted)
-            self._unaccounted = 0
-        return events
+        for sse in self._sse.feed(chunk):
+            for event in self._decoder.decode(sse, received_at):
+                if self._unaccounted:
+                    event = replace(event, wire_bytes=self._unaccounted)
+                    self._unaccounted = 0
+                yield event
 
     def is_content(self, item: ContentEvent) -> bool:
         # The answer's opening and usage report come before any token; pings never become events.
         return not isinstance(item, (StreamStart, Usage))
+
+    @property
+    def finished(self) -> bool:
+        return self._decoder.finished
 
     def close(self) -> None:
         partial = self._sse.has_partial_event
@@ -289,6 +301,13 @@ class ChatEndpoint:
             raise ValueError(f"base_url must be an http(s) URL, got {_safe_url(self.base_url)!r}")
         if isinstance(self.format, str):
             object.__setattr__(self, "format", get_format(self.format))
+
+    def __repr__(self) -> str:
+        # By hand: user info or a query in base_url may hold credentials.
+        return (
+            f"ChatEndpoint(base_url={_safe_url(self.base_url)!r}, format={self.format!r}, "
+            f"timeouts={self.timeouts!r}, max_event_bytes={self.max_event_bytes!r})"
+        )
 
     @property
     def wire_format(self) -> WireFormat:
@@ -354,9 +373,46 @@ class ChatEndpoint:
         max_event_bytes = self.max_event_bytes
         return from_async_iterable(
             lambda: _stream(
-                request, _ChatBody(fmt.decoder(), max_event_bytes), fmt.error_from_response
+                request,
+                _ChatBody(fmt.decoder(), max_event_bytes),
+                _redacting(fmt.error_from_response, _secrets(self.api_key, self.headers)),
             )
         )
+
+
+_CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "api-key"})
+_REDACTED = "[redacted]"
+
+
+def _secrets(api_key: str | None, headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The credentials a request carries: the API key and any credential header's token."""
+    found = [api_key] if api_key else []
+    for name, value in headers.items():
+        if name.lower() in _CREDENTIAL_HEADERS:
+            token = value.split(" ", 1)[1] if value.lower().startswith("bearer ") else value
+            found.append(token.strip())
+    return tuple(secret for secret in found if secret)
+
+
+def _redacting(error_for_status: ErrorForStatus, secrets: tuple[str, ...]) -> ErrorForStatus:
+    """``error_for_status`` with ``secrets`` blanked out of the body and headers it is given.
+
+    Some APIs echo the key they rejected in the 401 body; it must not reach the error message.
+    """
+    if not secrets:
+        return error_for_status
+
+    def build(status: int, body: bytes, headers: Mapping[str, str]) -> APIStatusError:
+        clean_headers: CIMultiDict[str] = CIMultiDict()
+        for name, value in headers.items():
+            for secret in secrets:
+                value = value.replace(secret, _REDACTED)
+            clean_headers.add(name, value)
+        for secret in secrets:
+            body = body.replace(secret.encode(), _REDACTED.encode())
+        return error_for_status(status, body, clean_headers)
+
+    return build
 
 
 def stream_chat(

@@ -1,0 +1,319 @@
+"""OpenAI chat completions format: transcripts decoded to events, request building, round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from streamkit.errors import (
+    APIStatusError,
+    MalformedEventError,
+    ProtocolError,
+    RateLimitError,
+    ServerError,
+)
+from streamkit.events import (
+    ContentEvent,
+    Finish,
+    RefusalDelta,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    Usage,
+)
+from streamkit.formats import get_format
+from streamkit.formats.openai import OpenAIDecoder
+from streamkit.sse import SSEDecoder, SSEEvent
+
+TRANSCRIPTS = Path(__file__).parent / "transcripts"
+FMT = get_format("openai")
+
+
+def decode_bytes(data: bytes, decoder: OpenAIDecoder | None = None) -> list[ContentEvent]:
+    """Decode a whole transcript with the pure SSE and OpenAI decoders."""
+    decoder = decoder or OpenAIDecoder()
+    sse = SSEDecoder()
+    events = [event for s in sse.feed(data) for event in decoder.decode(s, received_at=1.5)]
+    sse.close()
+    return events
+
+
+def transcript(name: str) -> bytes:
+    return (TRANSCRIPTS / name).read_bytes()
+
+
+def chunk(choices: list[dict[str, Any]], **extra: Any) -> SSEEvent:
+    body = {"id": "c1", "object": "chat.completion.chunk", "model": "m", "choices": choices}
+    return SSEEvent(data=orjson.dumps({**body, **extra}).decode())
+
+
+def choice(delta: dict[str, Any], finish: str | None = None, index: int = 0) -> dict[str, Any]:
+    return {"index": index, "delta": delta, "finish_reason": finish}
+
+
+# -- transcripts ------------------------------------------------------------------------------
+
+
+def test_text_transcript() -> None:
+    decoder = OpenAIDecoder()
+    events = decode_bytes(transcript("openai_text.sse"), decoder)
+    assert events == [
+        StreamStart("chatcmpl-abc", "gpt-4o-mini"),
+        TextDelta("Hello"),
+        TextDelta(", wörld"),
+        TextDelta(" 👋"),
+        Finish("stop", "stop"),
+        Usage(input_tokens=9, output_tokens=4),
+    ]
+    assert decoder.finished
+    assert all(e.received_at == 1.5 for e in events)
+    assert events[1].raw["choices"][0]["delta"] == {"content": "Hello"}
+
+
+def test_parallel_tool_calls_transcript() -> None:
+    events = decode_bytes(transcript("openai_tools.sse"))
+    assert events == [
+        StreamStart("chatcmpl-abc", "gpt-4o-mini"),
+        ToolCallDelta(0, id="call_a", name="get_weather", arguments=""),
+        ToolCallDelta(0, arguments='{"city": '),
+        ToolCallDelta(0, arguments='"Paris"}'),
+        ToolCallEnd(0),
+        ToolCallDelta(1, id="call_b", name="get_time", arguments=""),
+        ToolCallDelta(1, arguments='{"tz": "CET"}'),
+        ToolCallEnd(1),
+        Finish("tool_calls", "tool_calls"),
+        Usage(input_tokens=20, output_tokens=30),
+    ]
+
+
+def test_n_choices_kept_apart() -> None:
+    events = decode_bytes(transcript("openai_n2.sse"))
+    assert events == [
+        StreamStart("chatcmpl-abc", "gpt-4o-mini", choice=0),
+        StreamStart("chatcmpl-abc", "gpt-4o-mini", choice=1),
+        TextDelta("A", choice=0),
+        TextDelta("B", choice=1),
+        TextDelta("a", choice=0),
+        TextDelta("b", choice=1),
+        Finish("stop", "stop", choice=1),
+        Finish("length", "length", choice=0),
+    ]
+
+
+def test_refusal_transcript() -> None:
+    events = decode_bytes(transcript("openai_refusal.sse"))
+    assert events == [
+        StreamStart("chatcmpl-abc", "gpt-4o-mini"),
+        RefusalDelta("I can't"),
+        RefusalDelta(" help with that."),
+        Finish("content_filter", "content_filter"),
+    ]
+
+
+def test_error_in_stream_is_typed() -> None:
+    with pytest.raises(RateLimitError) as info:
+        decode_bytes(transcript("openai_error.sse"))
+    error = info.value
+    assert error.in_stream
+    assert error.status == 429
+    assert error.error_type == "rate_limit_exceeded"
+    assert error.message == "Rate limit reached"
+    assert error.retryable
+
+
+def test_error_in_stream_unknown_type_is_server_error() -> None:
+    decoder = OpenAIDecoder()
+    with pytest.raises(ServerError) as info:
+        decoder.decode(SSEEvent(data='{"error": {"message": "boom"}}'))
+    assert info.value.status == 500 and info.value.in_stream and info.value.message == "boom"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("stop", "stop"),
+        ("length", "length"),
+        ("tool_calls", "tool_calls"),
+        ("content_filter", "content_filter"),
+        ("function_call", "tool_calls"),
+        ("something_new", "other"),
+    ],
+)
+def test_every_finish_reason(raw: str, reason: str) -> None:
+    events = OpenAIDecoder().decode(chunk([choice({}, raw)]))
+    assert events == [Finish(reason, raw)]  # type: ignore[arg-type]
+
+
+def test_legacy_function_call_is_a_tool_call() -> None:
+    decoder = OpenAIDecoder()
+    first = decoder.decode(chunk([choice({"function_call": {"name": "f", "arguments": ""}})]))
+    second = decoder.decode(chunk([choice({"function_call": {"arguments": "{}"}})]))
+    last = decoder.decode(chunk([choice({}, "function_call")]))
+    assert first == [ToolCallDelta(0, name="f")]
+    assert second == [ToolCallDelta(0, arguments="{}")]
+    assert last == [ToolCallEnd(0), Finish("tool_calls", "function_call")]
+
+
+def test_tool_call_end_is_per_choice() -> None:
+    decoder = OpenAIDecoder()
+    call = {"index": 0, "id": "x", "function": {"name": "f", "arguments": "{}"}}
+    decoder.decode(chunk([choice({"tool_calls": [call]}, index=0)]))
+    decoder.decode(chunk([choice({"tool_calls": [call]}, index=1)]))
+    assert decoder.decode(chunk([choice({}, "tool_calls", index=1)])) == [
+        ToolCallEnd(0, choice=1),
+        Finish("tool_calls", "tool_calls", choice=1),
+    ]
+
+
+def test_usage_chunk_with_empty_choices() -> None:
+    events = OpenAIDecoder().decode(chunk([], usage={"prompt_tokens": 3, "completion_tokens": 5}))
+    assert events == [Usage(input_tokens=3, output_tokens=5)]
+    assert events[0].total_tokens == 8  # type: ignore[union-attr]
+
+
+def test_null_usage_is_no_event() -> None:
+    assert OpenAIDecoder().decode(chunk([choice({"content": "x"})], usage=None)) == [TextDelta("x")]
+
+
+def test_done_finishes_and_later_event_is_protocol_error() -> None:
+    decoder = OpenAIDecoder()
+    assert not decoder.finished
+    assert decoder.decode(SSEEvent(data="[DONE]")) == []
+    assert decoder.finished
+    with pytest.raises(ProtocolError, match="after"):
+        decoder.decode(chunk([choice({"content": "late"})]))
+
+
+def test_malformed_json_is_protocol_error_naming_the_event() -> None:
+    data = '{"choices": [' + "x" * 5000
+    with pytest.raises(MalformedEventError) as info:
+        OpenAIDecoder().decode(SSEEvent(event="message", data=data))
+    message = str(info.value)
+    assert "'message'" in message and "malformed JSON" in message
+    assert len(message) < 1000  # the data is truncated
+    assert "more characters" in message
+    assert not isinstance(info.value, orjson.JSONDecodeError)
+
+
+@pytest.mark.parametrize("data", ["[1, 2]", '"text"', "42", "null"])
+def test_non_object_json_is_protocol_error(data: str) -> None:
+    with pytest.raises(ProtocolError):
+        OpenAIDecoder().decode(SSEEvent(data=data))
+
+
+def test_malformed_choice_and_tool_call_are_protocol_errors() -> None:
+    with pytest.raises(ProtocolError):
+        OpenAIDecoder().decode(chunk(["nope"]))  # type: ignore[list-item]
+    with pytest.raises(ProtocolError):
+        OpenAIDecoder().decode(chunk([choice({"tool_calls": [{"index": "0"}]})]))
+
+
+def test_empty_content_and_null_fields_make_no_events() -> None:
+    assert OpenAIDecoder().decode(chunk([choice({"content": "", "refusal": None})])) == []
+
+
+# -- requests ---------------------------------------------------------------------------------
+
+
+def test_path_and_headers() -> None:
+    assert FMT.name == "openai"
+    assert FMT.path == "/v1/chat/completions"
+    headers = FMT.headers("sk-secret")
+    assert headers["authorization"] == "Bearer sk-secret"
+    assert headers["accept"] == "text/event-stream"
+    assert headers["content-type"] == "application/json"
+    assert "x-api-key" not in headers
+    assert "authorization" not in FMT.headers(None)
+    assert "sk-" not in repr(FMT)
+
+
+def test_stream_body_adds_stream_and_copies() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    streamed = FMT.stream_body(body)
+    assert streamed == {**body, "stream": True}
+    assert "stream" not in body
+
+
+def test_continuation_body_appends_partial_and_continue_prompt() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "count"}]}
+    cont = FMT.continuation_body(body, "1 2 3")
+    assert cont["stream"] is True
+    assert cont["model"] == "m"
+    assert cont["messages"][:2] == [
+        {"role": "user", "content": "count"},
+        {"role": "assistant", "content": "1 2 3"},
+    ]
+    assert cont["messages"][2]["role"] == "user"
+    assert "continue" in cont["messages"][2]["content"]
+    assert len(body["messages"]) == 1  # the caller's body is untouched
+
+
+def test_error_from_response() -> None:
+    body = orjson.dumps(FMT.error_body(429, "rate_limit_exceeded", "slow down"))
+    error = FMT.error_from_response(429, body, {"x-request-id": "req_1", "retry-after": "3"})
+    assert isinstance(error, RateLimitError)
+    assert (error.status, error.error_type, error.message) == (
+        429,
+        "rate_limit_exceeded",
+        "slow down",
+    )
+    assert error.request_id == "req_1"
+    assert error.retry_after == 3.0
+    assert not error.in_stream
+
+
+def test_error_from_non_json_response() -> None:
+    error = FMT.error_from_response(502, b"<html>Bad gateway</html>", {})
+    assert isinstance(error, ServerError)
+    assert error.message == "<html>Bad gateway</html>"
+    assert error.body == "<html>Bad gateway</html>"
+    assert error.error_type is None
+
+
+def test_error_event_decodes_to_typed_error() -> None:
+    sse = SSEDecoder().feed(FMT.error_event("server_error", "oops"))
+    with pytest.raises(APIStatusError) as info:
+        OpenAIDecoder().decode(sse[0])
+    assert info.value.status == 500 and info.value.message == "oops" and info.value.in_stream
+
+
+def test_keep_alive_makes_no_event() -> None:
+    assert SSEDecoder().feed(FMT.keep_alive()) == []
+
+
+# -- round trip -------------------------------------------------------------------------------
+
+ROUND_TRIP: list[ContentEvent] = [
+    StreamStart("chatcmpl-1", "gpt-x"),
+    TextDelta("Hello "),
+    TextDelta("wörld\nline two"),
+    RefusalDelta("no"),
+    ToolCallDelta(0, id="call_1", name="f", arguments='{"a":'),
+    ToolCallDelta(0, arguments=" 1}"),
+    ToolCallDelta(1, id="call_2", name="g", arguments="{}"),
+    Finish("tool_calls", "tool_calls"),
+    Usage(input_tokens=4, output_tokens=7),
+]
+
+
+def test_encoder_decoder_round_trip() -> None:
+    encoder = FMT.encoder()
+    data = b"".join(encoder.encode(e) for e in ROUND_TRIP) + encoder.finish()
+    decoder = OpenAIDecoder()
+    decoded = decode_bytes(data, decoder)
+    assert decoder.finished
+    # ToolCallEnd has no OpenAI wire form: the decoder infers it from index changes and finish.
+    expected = [*ROUND_TRIP[:6], ToolCallEnd(0), ROUND_TRIP[6], ToolCallEnd(1), *ROUND_TRIP[7:]]
+    assert decoded == expected
+
+
+def test_round_trip_of_each_transcript_is_stable() -> None:
+    for name in ("openai_text.sse", "openai_tools.sse", "openai_n2.sse", "openai_refusal.sse"):
+        events = decode_bytes(transcript(name))
+        encoder = FMT.encoder()
+        data = b"".join(encoder.encode(e) for e in events) + encoder.finish()
+        assert decode_bytes(data) == events, name

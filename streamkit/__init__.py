@@ -48,6 +48,7 @@ from streamkit.events import (
 from streamkit.message import Message, build_message, to_message
 from streamkit.operators.retry import RetryPolicy
 from streamkit.server import EmbeddedServer
+from streamkit.sinks import collect_message, print_stream
 from streamkit.source import ChatEndpoint, Timeouts, sse_source, stream_chat
 
 try:
@@ -88,6 +89,8 @@ __all__ = [
     "aiter_events",
     "build_message",
     "collect",
+    "collect_message",
+    "print_stream",
     "sse_source",
     "stream_chat",
     "to_message",

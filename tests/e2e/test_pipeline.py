@@ -1,0 +1,336 @@
+"""One operator pipeline, two wire formats: the same answer folds into the same final message.
+
+Issue 4 asks for "a test that a pipeline built of these operators gives identical final messages
+for the same answer served in both formats by the embedded server". Each test here sends the same
+prompt to the embedded server once as OpenAI and once as Anthropic, and runs both answers through
+one realistic pipeline::
+
+    ChatEndpoint.stream(body, retry=...) -> measure_progress -> assemble_tool_calls
+        ├── to_message()               the final message
+        ├── buffer_text(...)           batched text for a UI
+        └── smooth("words")            whole words for a typewriter display
+
+The branches share one subscription (one HTTP request per run, ``publish``), so what they see is
+the same stream.
+
+What is equal across the formats: the text (the server seeds it from the prompt alone), each tool
+call's name and parsed arguments, in order, the normalized finish reason, and for a plain answer
+the usage output tokens; the text paths join to the message text and the progress meter's token
+count is the server's usage. Known, deliberate differences, asserted so that a change shows up:
+
+- With tool calls, the Anthropic answer opens with a short text block ("Let me look that up."),
+  as Claude models commonly write before ``tool_use`` blocks; the OpenAI answer has no content,
+  as GPT models' tool-call turns usually do. The usage output tokens differ by that text's words.
+- Tool-call ids (``call_...`` / ``toolu_...``) and ``ToolCall.index`` (OpenAI's ``tool_calls``
+  index; Anthropic's content-block index, shifted by the text block) are wire details.
+- The raw finish reasons keep each provider's words (``stop`` / ``end_turn``, ``tool_calls`` /
+  ``tool_use``).
+- OpenAI reports usage only when the request asks for it (``stream_options.include_usage``); the
+  requests here ask, and one test shows what happens when they do not.
+- After a disconnect resumed with ``continue`` the answer is spliced from two requests, and the
+  usage (in the message and hence in the meter) is the last request's alone: the first was cut
+  off before it reported any. The two formats are cut at different points (the fault counts SSE
+  events, and Anthropic spends two on ``message_start`` and ``content_block_start``), so their
+  usage differs there; with ``restart`` the last request is the whole answer and usage agrees.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import reactivex
+from reactivex import Observable
+from reactivex import operators as rx_ops
+
+import streamkit as sk
+from streamkit import operators as sk_ops
+from streamkit import sinks
+from streamkit.formats import FormatName
+from streamkit.server import EmbeddedServer, answer_for, tokens
+
+FORMATS: tuple[FormatName, ...] = ("openai", "anthropic")
+PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
+PROMPT = "What will the weather be like in Zürich this week?"
+TOOLS: list[dict[str, Any]] = [
+    {
+        "name": "get_weather",
+        "description": "The forecast for a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["city"],
+        },
+    },
+    {
+        "name": "get_time",
+        "description": "The local time in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+]
+#: The text the Anthropic scenario writes before its tool calls (streamkit/server/scenarios.py).
+ANTHROPIC_TOOL_PREAMBLE = "Let me look that up."
+DISCONNECT = "disconnect-after=5;first-attempts=1"
+#: Deterministic backoff (the jitter draw is always one half), short enough for tests.
+POLICY = sk.RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, random=lambda: 0.5)
+TIMEOUTS = sk.Timeouts(connect=5, first_token=5, idle=5, total=30)
+WORD = re.compile(r"\s*\S+")
+
+
+def request_body(format_name: str, *, tools: bool = False, usage: bool = True) -> dict[str, Any]:
+    """The provider's request body for PROMPT, offering TOOLS in that provider's shape."""
+    body: dict[str, Any] = {
+        "model": "streamkit-echo",
+        "max_tokens": 1024,
+        "messages": [{"role": "user", "content": PROMPT}],
+    }
+    if format_name == "openai":
+        if usage:
+            body["stream_options"] = {"include_usage": True}
+        if tools:
+            body["tools"] = [{"type": "function", "function": tool} for tool in TOOLS]
+    elif tools:
+        body["tools"] = [
+            {
+                "name": tool["name"],
+                "description": tool["description"],
+                "input_schema": tool["parameters"],
+            }
+            for tool in TOOLS
+        ]
+    return body
+
+
+def request_headers(
+    format_name: str, *, tool_calls: int = 0, fault: str | None = None
+) -> dict[str, str]:
+    """Scenario headers; the session keeps each format's ``first-attempts`` count apart."""
+    headers = {"x-streamkit-session": f"pipeline-{format_name}"}
+    if tool_calls:
+        headers["x-streamkit-tool-calls"] = str(tool_calls)
+    if fault is not None:
+        headers["x-streamkit-fault"] = fault
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What every branch of the pipeline ended with, for one run."""
+
+    message: sk.Message
+    events: list[sk.StreamEvent]
+    buffered: list[str]
+    smoothed: list[str]
+    stats: sk_ops.StreamStats
+
+
+def fan_out(shared: Observable[sk.StreamEvent]) -> Observable[tuple[Any, ...]]:
+    """The message, the buffered text and the smoothed words, and every event, at the end."""
+    return reactivex.fork_join(
+        shared.pipe(sk.to_message()),
+        shared.pipe(sk_ops.buffer_text(count=8, seconds=0.05), rx_ops.to_list()),
+        shared.pipe(sk_ops.smooth("words"), rx_ops.to_list()),
+        shared.pipe(rx_ops.to_list()),
+    )
+
+
+async def run_pipeline(
+    server: EmbeddedServer,
+    format_name: FormatName,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    *,
+    resume: sk_ops.ResumeMode = "continue",
+) -> Outcome:
+    """Stream one answer through the pipeline of the module docstring; one HTTP request."""
+    endpoint = sk.ChatEndpoint(
+        server.url, format=format_name, api_key="test-key", headers=headers, timeouts=TIMEOUTS
+    )
+    meter = sk_ops.ProgressMeter()
+    events = endpoint.stream(body, retry=POLICY, resume=resume).pipe(
+        sk_ops.measure_progress(meter),
+        sk_ops.assemble_tool_calls(),
+    )
+    # publish with a selector subscribes every branch, then connects: one request feeds them all.
+    branches = events.pipe(rx_ops.publish(fan_out))
+    [(message, buffered, smoothed, seen)] = await sk.collect(branches)
+    stats = meter.summary
+    assert stats is not None, "the meter has no summary after the stream completed"
+    return Outcome(message, list(seen), list(buffered), list(smoothed), stats)
+
+
+async def run_both(
+    server: EmbeddedServer,
+    *,
+    tool_calls: int = 0,
+    fault: str | None = None,
+    resume: sk_ops.ResumeMode = "continue",
+) -> dict[str, Outcome]:
+    """The same prompt through the same pipeline, once per format."""
+    return {
+        name: await run_pipeline(
+            server,
+            name,
+            request_body(name, tools=tool_calls > 0),
+            request_headers(name, tool_calls=tool_calls, fault=fault),
+            resume=resume,
+        )
+        for name in FORMATS
+    }
+
+
+def calls_of(message: sk.Message) -> list[tuple[str, Any]]:
+    """Each tool call's name and parsed arguments, in order."""
+    return [(call.name, call.arguments) for call in message.tool_calls]
+
+
+def output_tokens(message: sk.Message) -> int:
+    assert message.usage is not None, "no usage reported"
+    assert message.usage.output_tokens is not None, "usage without output tokens"
+    return message.usage.output_tokens
+
+
+def retries(outcome: Outcome) -> list[sk.Retrying]:
+    return [event for event in outcome.events if isinstance(event, sk.Retrying)]
+
+
+def output_before_retry(outcome: Outcome) -> int:
+    """Server tokens delivered before the retry: text words plus tool-argument fragments."""
+    events = outcome.events
+    cut = next(i for i, event in enumerate(events) if isinstance(event, sk.Retrying))
+    text = "".join(e.text for e in events[:cut] if isinstance(e, sk.TextDelta))
+    fragments = sum(isinstance(e, sk.ToolCallDelta) for e in events[:cut])
+    return len(tokens(text)) + fragments
+
+
+def assert_branches_agree(outcome: Outcome) -> None:
+    """The text paths join to the message text; the meter counts what the server reported."""
+    message, stats = outcome.message, outcome.stats
+    assert "".join(outcome.buffered) == message.text
+    assert all(outcome.buffered), "buffer_text emitted an empty string"
+    assert "".join(outcome.smoothed) == message.text
+    assert [unit for unit in outcome.smoothed if not WORD.fullmatch(unit)] == []
+    assert stats.tokens == output_tokens(message)
+    assert stats.tokens_source == "usage"
+    assert stats.finished
+    assert stats.finish_reason == message.finish_reason
+    assert stats.retries == len(retries(outcome))
+
+
+def assert_calls_emitted_as_they_complete(outcome: Outcome) -> None:
+    """assemble_tool_calls put each whole call into the stream, before the answer's Finish."""
+    emitted = [event for event in outcome.events if isinstance(event, sk.ToolCall)]
+    assert [(c.name, c.arguments) for c in emitted] == calls_of(outcome.message)
+    assert all(call.valid for call in emitted)
+    finish = next(i for i, e in enumerate(outcome.events) if isinstance(e, sk.Finish))
+    first_call = outcome.events.index(emitted[0])
+    assert first_call < finish
+
+
+async def test_plain_answer_gives_identical_messages_in_both_formats(
+    embedded_server: EmbeddedServer,
+) -> None:
+    runs = await run_both(embedded_server)
+    openai, anthropic = runs["openai"].message, runs["anthropic"].message
+
+    expected = answer_for(request_body("openai"))
+    assert openai.text == anthropic.text == expected
+    assert openai.tool_calls == anthropic.tool_calls == ()
+    assert openai.finish_reason == anthropic.finish_reason == "stop"
+    assert (openai.choices[0].raw_finish_reason, anthropic.choices[0].raw_finish_reason) == (
+        "stop",
+        "end_turn",
+    )
+    assert output_tokens(openai) == output_tokens(anthropic) == len(tokens(expected))
+    # Converted to one shape, the two messages agree in every choice field.
+    assert openai.to_openai()["choices"] == anthropic.to_openai()["choices"]
+    assert runs["openai"].smoothed == runs["anthropic"].smoothed
+    # The branches share one request per format.
+    assert [r.path for r in embedded_server.requests] == [PATHS["openai"], PATHS["anthropic"]]
+    for outcome in runs.values():
+        assert_branches_agree(outcome)
+        assert retries(outcome) == []
+
+
+async def test_parallel_tool_calls_give_the_same_calls_in_both_formats(
+    embedded_server: EmbeddedServer,
+) -> None:
+    runs = await run_both(embedded_server, tool_calls=2)
+    openai, anthropic = runs["openai"].message, runs["anthropic"].message
+
+    assert calls_of(openai) == calls_of(anthropic)
+    assert calls_of(openai) == [
+        ("get_weather", {"city": 'Zürich "Old town"', "days": 1}),
+        ("get_time", {"city": 'Zürich "Old town"', "days": 2}),
+    ]
+    assert [c.id[:5] for c in openai.tool_calls] == ["call_", "call_"]
+    assert [c.id[:6] for c in anthropic.tool_calls] == ["toolu_", "toolu_"]
+    assert openai.finish_reason == anthropic.finish_reason == "tool_calls"
+    assert (openai.choices[0].raw_finish_reason, anthropic.choices[0].raw_finish_reason) == (
+        "tool_calls",
+        "tool_use",
+    )
+    # The known difference: Anthropic writes a short text before its calls, OpenAI none.
+    assert openai.text == ""
+    assert anthropic.text == ANTHROPIC_TOOL_PREAMBLE
+    preamble_tokens = len(tokens(ANTHROPIC_TOOL_PREAMBLE))
+    assert output_tokens(anthropic) == output_tokens(openai) + preamble_tokens
+    for outcome in runs.values():
+        assert_branches_agree(outcome)
+        assert_calls_emitted_as_they_complete(outcome)
+
+
+@pytest.mark.parametrize("resume", ["continue", "restart"])
+@pytest.mark.parametrize("tool_calls", [0, 2], ids=["text", "tool-calls"])
+async def test_answer_resumed_after_a_disconnect_equals_the_fault_free_one(
+    embedded_server: EmbeddedServer, resume: sk_ops.ResumeMode, tool_calls: int
+) -> None:
+    clean = await run_both(embedded_server, tool_calls=tool_calls)
+    requests_before = len(embedded_server.requests)
+    faulty = await run_both(embedded_server, tool_calls=tool_calls, fault=DISCONNECT, resume=resume)
+
+    # Per format: what the pipeline ends with is what it ends with when nothing fails.
+    for name in FORMATS:
+        resumed, reference = faulty[name].message, clean[name].message
+        assert resumed.text == reference.text
+        assert calls_of(resumed) == calls_of(reference)
+        assert resumed.finish_reason == reference.finish_reason
+        assert [r.attempt for r in retries(faulty[name])] == [2]
+        assert_branches_agree(faulty[name])
+        if tool_calls:
+            assert_calls_emitted_as_they_complete(faulty[name])
+        if resume == "restart":
+            assert output_tokens(resumed) == output_tokens(reference)
+        else:  # usage is the continuation request's own
+            delivered = output_before_retry(faulty[name])
+            assert output_tokens(resumed) == output_tokens(reference) - delivered
+    new_requests = embedded_server.requests[requests_before:]
+    assert [r.path for r in new_requests] == [PATHS["openai"]] * 2 + [PATHS["anthropic"]] * 2
+
+    # Across formats: the same as in the fault-free tests above.
+    openai, anthropic = faulty["openai"].message, faulty["anthropic"].message
+    assert calls_of(openai) == calls_of(anthropic)
+    assert openai.finish_reason == anthropic.finish_reason
+    if tool_calls:
+        assert (openai.text, anthropic.text) == ("", ANTHROPIC_TOOL_PREAMBLE)
+    else:
+        assert openai.text == anthropic.text == answer_for(request_body("openai"))
+
+
+async def test_openai_reports_usage_only_when_the_request_asks(
+    embedded_server: EmbeddedServer,
+) -> None:
+    endpoint = sk.ChatEndpoint(embedded_server.url, format="openai", api_key="test-key")
+    body = request_body("openai", usage=False)
+    measure = sk_ops.measure_progress()
+
+    message = await sinks.collect_message(endpoint.stream(body).pipe(measure))
+
+    assert message.text == answer_for(body)
+    assert message.usage is None
+    stats = measure.meter.summary
+    assert stats is not None
+    assert stats.tokens_source == "estimate"
+    assert stats.tokens == sk_ops.estimate_tokens(message.text)

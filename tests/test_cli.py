@@ -14,7 +14,7 @@ import pytest
 from streamkit.cli import request_body, resolve_api_key
 from streamkit.message import build_message
 from streamkit.record import replay
-from streamkit.server import EmbeddedServer, answer_for
+from streamkit.server import EmbeddedServer, answer_for, tokens
 
 SECRET = "sk-cli-secret-0123456789"
 
@@ -76,6 +76,38 @@ def test_chat_without_retry_fails_with_one_line_and_exit_1() -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("streamkit: error: ")
+
+
+def test_model_and_max_tokens_reach_the_server() -> None:
+    result = run_cli(
+        "chat", "Hello", "--rate", "0", "--json", "--model", "m-1", "--max-tokens", "5"
+    )
+
+    assert result.returncode == 0, result.stderr
+    completion = orjson.loads(result.stdout)
+    assert completion["model"] == "m-1"
+    assert completion["choices"][0]["finish_reason"] == "length"
+    first_five = "".join(tokens(expected_answer("Hello"))[:5])
+    assert completion["choices"][0]["message"]["content"] == first_five
+
+
+def test_a_stalled_stream_times_out_with_exit_1() -> None:
+    result = run_cli(
+        "chat",
+        "Hello",
+        "--rate",
+        "0",
+        "--no-retry",
+        "--idle-timeout",
+        "0.2",
+        "--fault",
+        "stall=5@3",
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "streamkit: error: idle timeout: nothing after 0.2 s"
+    )
 
 
 def test_chat_json_prints_the_final_message() -> None:

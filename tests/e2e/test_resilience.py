@@ -370,3 +370,23 @@ async def test_soak_hundreds_of_streams_with_random_faults() -> None:
         await server.wait_idle(timeout=5.0)
         assert server.open_connections == 0
         assert await _no_stray_tasks() == []
+
+
+@pytest.mark.parametrize("format_name", FORMATS)
+async def test_a_custom_predicate_decides_what_is_retried(
+    embedded_server: EmbeddedServer, format_name: str
+) -> None:
+    def conflicts_too(error: BaseException) -> bool:
+        return isinstance(error, APIStatusError) and error.status in (400, 529)
+
+    policy = RetryPolicy(base_delay=0.01, retryable=conflicts_too)
+    body = body_for("Custom predicate", format_name)
+    retried = endpoint(
+        embedded_server, format_name, x_streamkit_fault="status=400;first-attempts=1"
+    )
+    assert text_of(await collect(retried.stream(body, retry=policy))) == answer_for(body)
+
+    refused = endpoint(embedded_server, format_name, x_streamkit_fault="status=503")
+    with pytest.raises(ServerError):
+        await collect(refused.stream(body, retry=policy))
+    assert attempts(embedded_server, format_name) == 3  # two for the 400, one for the 503

@@ -243,3 +243,17 @@ async def test_buffer_text_times_on_the_asyncio_loop_by_default() -> None:
     source = from_async_iterable(pieces)
     assert await collect(source.pipe(buffer_text(count=10, seconds=0.02))) == ["ab", "c"]
     assert await collect(source.pipe(buffer_text(count=10, seconds=None))) == ["abc"]
+
+
+def test_defaults_are_ten_pieces_or_a_tenth_of_a_second() -> None:
+    burst = [on_next(2.0, TextDelta(str(i))) for i in range(12)]
+    messages, _ = run(
+        [*texts((1.0, "a"), (1.05, "b")), *burst, on_completed(3.0)],
+        buffer_text(),
+    )
+    assert [(m.time, m.value) for m in messages] == [
+        (pytest.approx(1.1), on_next(0, "ab").value),
+        (2.0, on_next(0, "0123456789").value),
+        (pytest.approx(2.1), on_next(0, "1011").value),
+        (3.0, on_completed(0).value),
+    ]

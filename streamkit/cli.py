@@ -193,7 +193,11 @@ async def _stream(
     out: TextIO,
     err: TextIO,
 ) -> int:
-    recorder = Recorder(args.record, format=args.format, request_body=body) if args.record else None
+    recorder = (
+        Recorder(args.record, format=args.format, request_body=body, resume=args.resume)
+        if args.record
+        else None
+    )
     policy = RetryPolicy(max_attempts=args.max_attempts) if args.retry else None
 
     def notice(event: StreamEvent) -> None:

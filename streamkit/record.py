@@ -15,8 +15,10 @@ so a crash costs at most the chunk being written.
 ``replay(path)`` decodes the recorded bytes exactly as the live source does (the same SSE
 decoder, format decoder and byte accounting), as fast as possible or at the original pace, scaled.
 
-A tap sees the bytes of every attempt of a retried stream back to back and cannot tell where
-one ends; record streams without ``retry`` to replay them.
+A retried stream is recorded whole: the source marks the start of every response body, the
+recording keeps each attempt's bytes apart (``{"t": ..., "response": n}`` lines), and ``replay``
+plays them as the live run went, the earlier attempts failing where they broke and the retry layer
+resuming as it did (the recorder's ``resume`` must name the mode the stream used).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Self, cast
 
+import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SerialDisposable
 
@@ -37,6 +40,7 @@ from streamkit.errors import ProtocolError
 from streamkit.events import StreamEvent
 from streamkit.formats import FormatName, WireFormat, get_format
 from streamkit.operators._scheduling import now_seconds, resolve_scheduler
+from streamkit.operators.retry import ResumeMode, RetryPolicy, retry_with_backoff
 from streamkit.sinks.jsonl import StrPath, append_jsonl, read_jsonl
 from streamkit.source import _ChatBody
 from streamkit.sse import DEFAULT_MAX_EVENT_BYTES
@@ -76,6 +80,8 @@ class Recorder:
         format: the stream's wire format, ``openai`` or ``anthropic``.
         request_body: the request sent, stored without credentials.
         metadata: anything JSON to keep with the recording, also without credentials.
+        resume: the ``resume`` mode of the recorded stream, so a replay of a retried stream
+            resumes as the live one did.
 
     Example:
         >>> recorder = Recorder("run.jsonl", format="openai", request_body=body)  # doctest: +SKIP
@@ -90,11 +96,15 @@ class Recorder:
         format: FormatName | WireFormat,
         request_body: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
+        resume: ResumeMode = "continue",
     ) -> None:
         name = format if isinstance(format, str) else format.name
         get_format(name)  # fail early on an unknown format
+        if resume not in ("continue", "restart", "none"):
+            raise ValueError(f"resume must be 'continue', 'restart' or 'none', got {resume!r}")
         self._path = path
         self._first: float | None = None
+        self._responses = 0
         self._closed = False
         with open(path, "wb"):  # a new recording replaces an old one
             pass
@@ -102,6 +112,7 @@ class Recorder:
             "streamkit_recording": RECORDING_VERSION,
             "format": name,
             "request": _without_secrets(request_body),
+            "resume": resume,
             "created": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         }
         if metadata is not None:
@@ -111,6 +122,8 @@ class Recorder:
     def __call__(self, chunk: bytes, received_at: float) -> None:
         """Append ``chunk``, received at ``received_at`` (monotonic seconds).
 
+        An empty chunk marks the start of a response body (see ``ByteTap``).
+
         Raises:
             ValueError: the recorder is closed.
             OSError: the file cannot be written.
@@ -119,8 +132,12 @@ class Recorder:
             raise ValueError(f"the recorder of {os.fspath(self._path)!r} is closed")
         if self._first is None:
             self._first = received_at
-        record = {"t": round(received_at - self._first, 6), "b": base64.b64encode(chunk).decode()}
-        append_jsonl(self._path, record)
+        t = round(received_at - self._first, 6)
+        if chunk:
+            append_jsonl(self._path, {"t": t, "b": base64.b64encode(chunk).decode()})
+        else:
+            self._responses += 1
+            append_jsonl(self._path, {"t": t, "response": self._responses})
 
     def close(self) -> None:
         """Stop recording; idempotent. Later chunks raise ``ValueError``.
@@ -151,9 +168,11 @@ class Recording:
     Attributes:
         format: the stream's wire format.
         request: the request body, without credentials (None if not recorded).
-        chunks: the body's bytes as they were read, in order.
+        chunks: the body's bytes as they were read, in order, every attempt's.
         created: when the recording started, ISO 8601 UTC.
         metadata: what the recorder was given to keep.
+        responses: the chunks of each response body (each attempt of a retried stream).
+        resume: the resume mode the recorded stream used.
     """
 
     format: FormatName
@@ -161,6 +180,8 @@ class Recording:
     chunks: tuple[Chunk, ...]
     created: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    responses: tuple[tuple[Chunk, ...], ...] = ()
+    resume: ResumeMode = "continue"
 
     @property
     def body(self) -> bytes:
@@ -188,13 +209,24 @@ def load_recording(path: StrPath) -> Recording:
         fmt = get_format(header.get("format", ""))
     except ValueError as exc:
         raise ProtocolError(f"{name}: {exc}") from exc
-    chunks = tuple(_chunk(name, number, record) for number, record in enumerate(records, 2))
+    responses: list[list[Chunk]] = [[]]
+    for number, record in enumerate(records, 2):
+        if "response" in record:
+            if responses[-1]:
+                responses.append([])
+        else:
+            responses[-1].append(_chunk(name, number, record))
+    resume = header.get("resume", "continue")
+    if resume not in ("continue", "restart", "none"):
+        raise ProtocolError(f"{name}: unknown resume mode {resume!r}")
     return Recording(
         format=fmt.name,
         request=header.get("request"),
-        chunks=chunks,
+        chunks=tuple(chunk for response in responses for chunk in response),
         created=header.get("created"),
         metadata=header.get("metadata") or {},
+        responses=tuple(tuple(response) for response in responses if response),
+        resume=resume,
     )
 
 
@@ -219,7 +251,13 @@ def replay(
     recording is an ``APIStatusError``, a recording that stops before the format's end marker
     ends with ``ConnectionLostError``. The file is read at each subscription.
 
-    ``speed=None`` emits everything at once, synchronously on subscribe. A number replays at the
+    A recording of a retried stream plays each attempt in turn: an attempt that broke fails
+    where it broke (a cut body is a ``ConnectionLostError``), and ``retry_with_backoff`` resumes
+    with the recorded ``resume`` mode and no wait, so the result is the one the live run gave,
+    ``Retrying`` events included (their ``delay`` is 0, their cause what the bytes show).
+
+    ``speed=None`` emits everything at once, synchronously on subscribe (a retried recording
+    continues each attempt on ``scheduler``, else the running asyncio loop). A number replays at the
     original pace divided by it (``2.0`` is twice as fast), on ``scheduler`` (else the
     subscriber's, else the running asyncio loop's): a chunk recorded at ``t`` is emitted
     ``t / speed`` seconds after the subscription. Events are stamped ``received_at`` = the
@@ -251,7 +289,31 @@ def replay(
         except Exception as exc:
             observer.on_error(exc)
             return Disposable()
-        player = _Player(recording, observer, max_event_bytes)
+        if len(recording.responses) <= 1:
+            response = recording.responses[0] if recording.responses else ()
+            play = _play_response(recording.format, response, speed, scheduler, max_event_bytes)
+            return play.subscribe(observer, scheduler=subscribe_scheduler)
+        return _play_attempts(recording, speed, scheduler, max_event_bytes).subscribe(
+            observer, scheduler=subscribe_scheduler
+        )
+
+    return Observable(subscribe)
+
+
+def _play_response(
+    format: FormatName,
+    chunks: tuple[Chunk, ...],
+    speed: float | None,
+    scheduler: abc.SchedulerBase | None,
+    max_event_bytes: int,
+) -> Observable[StreamEvent]:
+    """One response body's events, decoded as the live source decodes them."""
+
+    def subscribe(
+        observer: abc.ObserverBase[StreamEvent],
+        subscribe_scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        player = _Player(format, chunks, observer, max_event_bytes)
         if speed is None:
             start = now_seconds(scheduler) if scheduler is not None else time.monotonic()
             player.play_all(start)
@@ -261,18 +323,60 @@ def replay(
     return Observable(subscribe)
 
 
+def _play_attempts(
+    recording: Recording,
+    speed: float | None,
+    scheduler: abc.SchedulerBase | None,
+    max_event_bytes: int,
+) -> Observable[StreamEvent]:
+    """The attempts of a retried recording, resumed as the live retry layer resumed them."""
+    attempts = len(recording.responses)
+
+    def subscribe(
+        observer: abc.ObserverBase[StreamEvent],
+        subscribe_scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        played = iter(recording.responses)
+
+        def next_attempt(_: object = None) -> Observable[StreamEvent]:
+            response = next(played, ())
+            return _play_response(recording.format, response, speed, scheduler, max_event_bytes)
+
+        policy = RetryPolicy(
+            max_attempts=attempts,
+            base_delay=0.0,
+            deadline=None,
+            max_retry_after=0.0,
+            retryable=lambda _: True,
+        )
+        retried = reactivex.defer(next_attempt).pipe(
+            retry_with_backoff(
+                policy,
+                resume=recording.resume,
+                continuation=lambda _partial: reactivex.defer(next_attempt),
+                scheduler=scheduler,
+            )
+        )
+        return retried.subscribe(observer, scheduler=subscribe_scheduler)
+
+    return Observable(subscribe)
+
+
 class _Player:
     """One subscription's replay: feeds chunks to a fresh decoder and emits what comes out."""
 
     def __init__(
         self,
-        recording: Recording,
+        format: FormatName,
+        chunks: tuple[Chunk, ...],
         observer: abc.ObserverBase[StreamEvent],
         max_event_bytes: int,
     ) -> None:
-        self._chunks = recording.chunks
+        # Times count from the response's first chunk: a later attempt starts when it is asked for.
+        origin = chunks[0].t if chunks else 0.0
+        self._chunks = tuple(Chunk(chunk.t - origin, chunk.data) for chunk in chunks)
         self._observer = observer
-        self._body = _ChatBody(get_format(recording.format).decoder(), max_event_bytes)
+        self._body = _ChatBody(get_format(format).decoder(), max_event_bytes)
         self._stopped = False
 
     def stop(self) -> None:

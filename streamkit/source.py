@@ -95,7 +95,8 @@ class _BodyDecoder(Protocol[T]):
 
 
 ErrorForStatus = Callable[[int, bytes, Mapping[str, str]], APIStatusError]
-#: Called with every chunk of a 2xx body as it arrives, and its ``time.monotonic()`` receive time.
+#: Called with every chunk of a 2xx body as it arrives, and its ``time.monotonic()`` receive time;
+#: an empty chunk marks the start of each body (one per attempt of a retried stream).
 ByteTap = Callable[[bytes, float], None]
 
 
@@ -116,6 +117,8 @@ async def _stream(
                 response.status, await _read_error_body(response, timeouts), response.headers
             )
         _check_content_type(response)
+        if request.tap is not None:
+            request.tap(b"", time.monotonic())
 
         got_content = False
         while True:

@@ -13,9 +13,10 @@ from reactivex.testing import ReactiveTest, TestScheduler
 
 from streamkit.bridge import collect
 from streamkit.errors import ConnectionLostError, ProtocolError
-from streamkit.events import ContentEvent, Finish, StreamEvent, StreamStart, TextDelta
+from streamkit.events import ContentEvent, Finish, Retrying, StreamEvent, StreamStart, TextDelta
 from streamkit.formats import FormatName, get_format
 from streamkit.message import build_message
+from streamkit.operators.retry import ResumeMode, RetryPolicy
 from streamkit.record import Chunk, Recorder, load_recording, replay
 from streamkit.server import EmbeddedServer
 from streamkit.sinks.jsonl import read_jsonl
@@ -68,7 +69,8 @@ async def test_replay_gives_the_message_the_live_stream_gave(
     assert build_message(live).text  # the server said something
     recording = load_recording(path)
     assert (recording.format, recording.request, recording.metadata) == (fmt, BODY, {"run": 1})
-    assert recording.chunks[0].t == 0.0
+    assert 0.0 <= recording.chunks[0].t < 1.0  # from the start of the response body
+    assert recording.responses == (recording.chunks,)
     assert [c.t for c in recording.chunks] == sorted(c.t for c in recording.chunks)
 
 
@@ -178,3 +180,44 @@ def test_files_that_are_not_recordings_raise(tmp_path: Path, content: bytes, mat
 def test_speed_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         replay(tmp_path / "x", speed=0)
+
+
+@pytest.mark.parametrize("fmt", ["openai", "anthropic"])
+@pytest.mark.parametrize("resume", ["continue", "restart"])
+@pytest.mark.parametrize("tools", [0, 2])
+async def test_a_retried_stream_replays_as_it_went_live(
+    tmp_path: Path, fmt: FormatName, resume: ResumeMode, tools: int
+) -> None:
+    path = tmp_path / "retried.jsonl"
+    body = {**BODY, "tools": [_tool(fmt, "get_weather"), _tool(fmt, "get_time")]}
+    headers = {"x-streamkit-fault": "disconnect-after=4;first-attempts=2"}
+    if tools:
+        headers["x-streamkit-tool-calls"] = str(tools)
+    policy = RetryPolicy(base_delay=0.001, random=lambda: 0.5)
+    async with EmbeddedServer() as server:
+        with Recorder(path, format=fmt, request_body=body, resume=resume) as recorder:
+            live = await collect(
+                stream_chat(
+                    server.url,
+                    body,
+                    format=fmt,
+                    headers=headers,
+                    retry=policy,
+                    resume=resume,
+                    tap=recorder,
+                )
+            )
+
+    recording = load_recording(path)
+    replayed = await collect(replay(path))
+
+    assert len(recording.responses) == 3
+    assert build_message(replayed) == build_message(live)
+    assert [type(e) for e in replayed] == [type(e) for e in live]
+    assert [e.attempt for e in replayed if isinstance(e, Retrying)] == [2, 3]
+
+
+def _tool(fmt: FormatName, name: str) -> dict[str, Any]:
+    if fmt == "openai":
+        return {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}
+    return {"name": name, "input_schema": {"type": "object"}}

@@ -242,7 +242,8 @@ async def test_tap_receives_raw_bytes(canned: CannedServer) -> None:
         )
     )
     assert b"".join(chunk for chunk, _ in seen) == data
-    assert len(seen) > 1  # the pieces arrived apart: decoding across reads was exercised
+    assert [chunk for chunk, _ in seen].count(b"") == 1 and seen[0][0] == b""  # body starts
+    assert len(seen) > 2  # the pieces arrived apart: decoding across reads was exercised
     assert all(isinstance(at, float) for _, at in seen)
     assert [at for _, at in seen] == sorted(at for _, at in seen)
 

@@ -45,15 +45,32 @@ __all__ = [
     "tokens",
 ]
 
-_WORDS: Final = (
-    "the a river stream of light carries every small signal across quiet valleys and busy "
-    "cities while careful engineers measure each token that arrives from distant servers "
-    "patient readers watch words appear one after another like rain on a window some "
-    "answers are short others wander through gardens of detail before they reach a calm "
-    "conclusion good systems recover from broken connections resume where they stopped and "
-    "never repeat what was already said clear tests describe behaviour with exact values so "
-    "that nothing surprising slips through the cracks between layers of code"
-).split()
+#: What answers are made of: whole sentences, so a demo reads like prose; a few carry
+#: multi-byte characters, so every stream exercises UTF-8 split across reads.
+_SENTENCES: Final = (
+    "Once upon a time, a river carried small signals from the mountains to the sea.",
+    "Every morning the lighthouse keeper counted the ships and wrote their names in a book.",
+    "The old clockmaker in Zürich never hurried, yet his clocks were never late.",
+    "A careful engineer measures twice, retries once, and never repeats what was already said.",
+    "When the connection broke, the story did not start over; it continued where it stopped.",
+    "Rain tapped on the window like words arriving one after another.",
+    "The café on the corner served tea to travellers who had lost their way.",
+    "Some answers are short, and others wander through gardens of detail before they end.",
+    "In the valley, the villagers built a bridge that could bend without breaking.",
+    "The cartographer drew the coastline from memory — and every cove was exactly right.",
+    "Patience, she said, is only waiting with a plan.",
+    "A fox watched the trains go by and learned the timetable by heart.",
+    "The library kept one lamp burning all night for readers who could not sleep.",
+    "Nothing was lost in the storm, because everything had been written down twice.",
+    "The baker's apprentice discovered that the best bread needs time more than heat.",
+    "High above the city, a kite drifted on a wind that nobody else could feel.",
+    "Each letter in the message arrived in order, and the reader smiled at the last one.",
+    "The gardener planted slow trees for a future she would never see.",
+    "A little robot learned to say “thank you” in eleven languages.",
+    "By evening the fog lifted, and the whole harbour glittered like a map of stars.",
+    "The two friends agreed that a good question is worth more than a quick answer.",
+    "On the last page of the notebook someone had written: keep going.",
+)
 _MIN_WORDS: Final = 60
 _MAX_WORDS: Final = 150
 _TOOL_PREAMBLE: Final = "Let me look that up."
@@ -113,11 +130,11 @@ def full_answer(messages: Sequence[Mapping[str, Any]]) -> str:
     total = rng.randint(_MIN_WORDS, _MAX_WORDS)
     sentences: list[str] = []
     count = 0
-    while count < total:
-        length = min(rng.randint(5, 14), total - count)
-        words = [rng.choice(_WORDS) for _ in range(length)]
-        sentences.append(" ".join(words).capitalize() + ".")
-        count += length
+    for sentence in rng.sample(_SENTENCES, len(_SENTENCES)):
+        if count >= total:
+            break
+        sentences.append(sentence)
+        count += len(sentence.split())
     return " ".join(sentences)
 
 

@@ -1,7 +1,7 @@
 """What the embedded server answers: deterministic scripts derived from the request alone.
 
 The answer text is seeded from the user messages (``answer_for``), so the same conversation always
-gets the same English-looking text, 60 to 150 words, and tests can compute what to expect. A
+gets the same English sentences, 60 to 150 words, and tests can compute what to expect. A
 request that carries a partial answer (Anthropic prefill: a last ``assistant`` message; OpenAI: an
 ``assistant`` message followed by a user message starting with "continue", or a last assistant
 message) gets the rest of the original answer, so ``partial + answer_for(continuation) ==
@@ -131,10 +131,12 @@ def full_answer(messages: Sequence[Mapping[str, Any]]) -> str:
     sentences: list[str] = []
     count = 0
     for sentence in rng.sample(_SENTENCES, len(_SENTENCES)):
+        words = len(sentence.split())
         if count >= total:
             break
-        sentences.append(sentence)
-        count += len(sentence.split())
+        if count + words <= _MAX_WORDS:
+            sentences.append(sentence)
+            count += words
     return " ".join(sentences)
 
 

@@ -33,8 +33,8 @@ def from_async_iterable(factory: Callable[[], AsyncGenerator[T, None]]) -> Obser
     iterator (its ``finally`` blocks and ``async with`` exits run); no ``on_next`` or ``on_error``
     follows a disposal. ``CancelledError`` is never turned into ``on_error``.
 
-    Raises:
-        RuntimeError: on subscribe, when no asyncio event loop is running in this thread.
+    Errors: a ``RuntimeError`` (as ``on_error``) when subscribed with no asyncio event loop
+    running in the thread.
     """
 
     def subscribe(
@@ -45,7 +45,7 @@ def from_async_iterable(factory: Callable[[], AsyncGenerator[T, None]]) -> Obser
         except RuntimeError:
             raise RuntimeError(
                 "streamkit sources run on asyncio: subscribe inside a running event loop "
-                "(in a coroutine, or with reactivex's AsyncIOScheduler on that loop)"
+                "(in a coroutine or a notebook cell)"
             ) from None
         disposed = False
 
@@ -197,8 +197,29 @@ def aiter_events(
 async def collect(source: Observable[T]) -> list[T]:
     """Await every item of an observable, in order.
 
+    Unlike ``aiter_events`` there is no buffer limit: the list keeps every item anyway, and a
+    source that emits all at once on subscribe (a fast ``replay``) is fine. Cancelling the await
+    disposes the subscription.
+
     Raises:
         Exception: whatever error the observable ended with.
     """
-    async with aiter_events(source) as items:
-        return [item async for item in items]
+    items: list[T] = []
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_error(error: Exception) -> None:
+        if not done.done():
+            done.set_exception(error)
+
+    def on_completed() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    subscription = source.subscribe(
+        on_next=items.append, on_error=on_error, on_completed=on_completed
+    )
+    try:
+        await done
+    finally:
+        subscription.dispose()
+    return items

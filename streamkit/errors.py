@@ -3,7 +3,8 @@
 Every error streamkit raises or sends down a pipeline is one of these::
 
     StreamkitError
-    ├── ProtocolError (also ValueError)   malformed SSE/JSON, oversized event, events out of order
+    ├── ProtocolError (also ValueError)   malformed SSE, oversized event, events out of order
+    │   ├── MalformedEventError           an event's data is not JSON (retryable)
     │   └── ToolCallError                 tool arguments not valid JSON when the call closes
     ├── APIStatusError                    .status .error_type .message .body .request_id
     │   │                                 .retry_after .in_stream

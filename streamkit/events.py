@@ -2,8 +2,11 @@
 
 A streamed answer, OpenAI's or Anthropic's, becomes a sequence of these frozen values::
 
-    StreamStart (TextDelta | ReasoningDelta | RefusalDelta | ToolCallDelta | ToolCallEnd)*
+    StreamStart Usage? (TextDelta | ReasoningDelta | RefusalDelta | ToolCallDelta | ToolCallEnd)*
     Finish Usage?
+
+(Anthropic reports usage at the start and the end, OpenAI at the end when asked; with ``n > 1``
+each choice has its own ``StreamStart`` and ``Finish``.)
 
 Each keeps ``raw``, the JSON payload it was decoded from (so nothing of the provider's data is
 lost), ``received_at``, the monotonic time (``time.monotonic()`` seconds, or a scheduler's clock)

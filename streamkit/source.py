@@ -18,7 +18,7 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -48,6 +48,8 @@ T = TypeVar("T")
 
 #: The largest error body read from a non-2xx response.
 _MAX_ERROR_BODY = 1024 * 1024
+#: How long to wait for an error body when no idle or total deadline is set.
+_ERROR_BODY_WAIT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +77,16 @@ class Timeouts:
 
 @dataclass(frozen=True, slots=True)
 class _Request:
+    """One HTTP request to send; its headers hold the credentials, so its repr leaves them out
+    (tracebacks that capture locals must not show a key)."""
+
     url: str
-    body: bytes
-    headers: Mapping[str, str]
-    session: aiohttp.ClientSession | None
+    body: bytes | None = field(repr=False)
+    headers: Mapping[str, str] = field(repr=False)
+    session: aiohttp.ClientSession | None = field(repr=False)
     timeouts: Timeouts
-    tap: ByteTap | None = None
+    tap: ByteTap | None = field(default=None, repr=False)
+    method: str = "POST"
 
 
 class _BodyDecoder(Protocol[T]):
@@ -113,10 +119,15 @@ async def _stream(
             session = await stack.enter_async_context(aiohttp.ClientSession())
         response = await _connect(stack, session, request, started)
         if response.status >= 300:
-            raise error_for_status(
-                response.status, await _read_error_body(response, timeouts), response.headers
+            body = await _read_error_body(response, timeouts, started)
+            raise error_for_status(response.status, body, response.headers)
+        if response.content_type != "text/event-stream":
+            body = await _read_error_body(response, timeouts, started)
+            raise ProtocolError(
+                f"expected a text/event-stream response, got {response.content_type!r} "
+                f"(status {response.status}); did the request ask for a stream? "
+                f"body: {truncate(body.decode('utf-8', errors='replace'))!r}"
             )
-        _check_content_type(response)
         if request.tap is not None:
             request.tap(b"", time.monotonic())
 
@@ -163,8 +174,14 @@ async def _connect(
     try:
         async with asyncio.timeout_at(limit):
             return await stack.enter_async_context(
-                session.post(
-                    request.url, data=request.body, headers=request.headers, timeout=no_timeout
+                session.request(
+                    request.method,
+                    request.url,
+                    data=request.body,
+                    headers=request.headers,
+                    timeout=no_timeout,
+                    # A redirect would carry x-api-key to another host; a 3xx is an error instead.
+                    allow_redirects=False,
                 )
             )
     except TimeoutError as exc:
@@ -173,20 +190,30 @@ async def _connect(
         raise TransportError(f"cannot reach {_safe_url(request.url)}: {exc}") from exc
 
 
-async def _read_error_body(response: aiohttp.ClientResponse, timeouts: Timeouts) -> bytes:
-    try:
-        async with asyncio.timeout(timeouts.idle):
-            return await response.content.read(_MAX_ERROR_BODY)
-    except (TimeoutError, aiohttp.ClientError):
-        return b""  # the status alone still says what went wrong
+async def _read_error_body(
+    response: aiohttp.ClientResponse, timeouts: Timeouts, started: float
+) -> bytes:
+    """The body of a response that is not a stream, up to ``_MAX_ERROR_BODY`` bytes.
 
-
-def _check_content_type(response: aiohttp.ClientResponse) -> None:
-    if response.content_type != "text/event-stream":
-        raise ProtocolError(
-            f"expected a text/event-stream response, got {response.content_type!r} "
-            f"(status {response.status}); did the request ask for a stream?"
-        )
+    Bounded by the idle and total deadlines (``_ERROR_BODY_WAIT`` when neither is set); what
+    arrived before a deadline or a broken connection is returned, since the status alone still
+    says what went wrong.
+    """
+    loop = asyncio.get_running_loop()
+    deadlines = [loop.time() + (timeouts.idle or _ERROR_BODY_WAIT)]
+    if timeouts.total is not None:
+        deadlines.append(started + timeouts.total)
+    parts: list[bytes] = []
+    size = 0
+    with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+        async with asyncio.timeout_at(min(deadlines)):
+            while size < _MAX_ERROR_BODY:
+                chunk = await response.content.read(_MAX_ERROR_BODY - size)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                size += len(chunk)
+    return b"".join(parts)
 
 
 def _next_deadline(
@@ -460,26 +487,31 @@ def sse_source(
     url: str,
     *,
     body: Any = None,
+    method: Literal["GET", "POST"] | None = None,
     headers: Mapping[str, str] | None = None,
     session: aiohttp.ClientSession | None = None,
     timeouts: Timeouts | None = None,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
 ) -> Observable[SSEEvent]:
-    """Stream the raw SSE events of any endpoint: POST ``body`` as JSON, emit each ``SSEEvent``.
+    """Stream the raw SSE events of any endpoint, as ``SSEEvent`` values.
 
-    The observable completes when the server ends the body. A non-2xx status is an
+    With a ``body`` the request is a POST of it as JSON, without one a GET (``method`` overrides
+    either). The observable completes when the server ends the body. A non-2xx status is an
     ``APIStatusError`` carrying the body; see ``ChatEndpoint.stream`` for the other errors.
     """
+    chosen = method or ("GET" if body is None else "POST")
+    if chosen not in ("GET", "POST"):
+        raise ValueError(f"method must be 'GET' or 'POST', got {method!r}")
+    sent_headers = {"accept": "text/event-stream"}
+    if body is not None:
+        sent_headers["content-type"] = "application/json"
     request = _Request(
         url=url,
-        body=orjson.dumps(body),
-        headers={
-            "content-type": "application/json",
-            "accept": "text/event-stream",
-            **(headers or {}),
-        },
+        body=orjson.dumps(body) if body is not None else None,
+        headers={**sent_headers, **(headers or {})},
         session=session,
         timeouts=timeouts or Timeouts(),
+        method=chosen,
     )
     return from_async_iterable(
         lambda: _stream(request, _SSEBody(max_event_bytes), _generic_status_error)

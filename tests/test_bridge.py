@@ -240,6 +240,22 @@ async def test_collect() -> None:
         await collect(reactivex.throw(ZeroDivisionError()))
 
 
+async def test_collect_takes_a_large_source_that_emits_on_subscribe() -> None:
+    assert await collect(reactivex.from_iterable(range(100_000))) == list(range(100_000))
+
+
+async def test_cancelling_collect_disposes_the_subscription() -> None:
+    subject: Subject[int] = Subject()
+    task = asyncio.create_task(collect(subject))
+    await asyncio.sleep(0)
+    assert subject.observers
+
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not subject.observers
+
+
 async def test_overflow_while_subscribing() -> None:
     events = aiter_events(reactivex.from_iterable(range(10)), max_buffered=3)
     got: list[int] = []

@@ -55,6 +55,7 @@ ANTHROPIC_BODY = {
     "messages": [{"role": "user", "content": "Hi"}],
 }
 FAST = Timeouts(connect=2, first_token=2, idle=2, total=5)
+SECRET = "sk-ant-source-secret-0123456789"
 
 
 def transcript(name: str) -> bytes:
@@ -67,11 +68,13 @@ class CannedServer:
     def __init__(self) -> None:
         self.handler: Handler | None = None
         self.requests: list[tuple[str, dict[str, str], Any]] = []
+        self.methods: list[str] = []
         self.url = ""
         self.handler_done = asyncio.Event()
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        self.methods.append(request.method)
         self.requests.append(
             (request.path, dict(request.headers), orjson.loads(body) if body else None)
         )
@@ -86,7 +89,7 @@ class CannedServer:
 async def canned() -> AsyncIterator[CannedServer]:
     server = CannedServer()
     app = web.Application()
-    app.router.add_route("POST", "/{tail:.*}", server.dispatch)
+    app.router.add_route("*", "/{tail:.*}", server.dispatch)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
     await runner.setup()
     try:
@@ -599,6 +602,86 @@ async def test_sse_source(canned: CannedServer) -> None:
     path, headers, body = canned.requests[0]
     assert (path, body, headers["x-extra"]) == ("/events", {"q": 1}, "1")
     assert headers["Accept"] == "text/event-stream"
+    assert canned.methods == ["POST"]
+
+
+async def test_sse_source_without_a_body_is_a_get(canned: CannedServer) -> None:
+    canned.handler = serve_bytes(b"data: x\n\n")
+    events = await collect(sse_source(canned.url + "/events", timeouts=FAST))
+    assert events == [SSEEvent(data="x")]
+    assert canned.methods == ["GET"]
+    assert "Content-Type" not in canned.requests[0][1]
+    with pytest.raises(ValueError, match="method"):
+        sse_source(canned.url, method="PUT")  # type: ignore[arg-type]
+
+
+async def test_redirects_are_errors_and_never_carry_the_key(canned: CannedServer) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/elsewhere/v1/messages":
+            return await serve_bytes(transcript("anthropic_text.sse"))(request)
+        raise web.HTTPTemporaryRedirect("/elsewhere/v1/messages")
+
+    canned.handler = handler
+    endpoint = ChatEndpoint(canned.url, format="anthropic", api_key=SECRET, timeouts=FAST)
+    _, error = await run(endpoint.stream(ANTHROPIC_BODY))
+    assert isinstance(error, APIStatusError) and error.status == 307
+    assert [path for path, _, _ in canned.requests] == ["/v1/messages"]
+
+
+async def test_an_error_body_written_in_pieces_is_read_whole(canned: CannedServer) -> None:
+    body = b'{"error": {"type": "invalid_request_error", "message": "max_tokens is too big"}}'
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=400, headers={"content-type": "application/json"})
+        await response.prepare(request)
+        for start in range(0, len(body), 10):
+            await response.write(body[start : start + 10])
+            await asyncio.sleep(0.01)
+        await response.write_eof()
+        return response
+
+    canned.handler = handler
+    _, error = await run(stream_chat(canned.url, OPENAI_BODY, timeouts=FAST))
+    assert isinstance(error, APIStatusError)
+    assert (error.error_type, error.message) == ("invalid_request_error", "max_tokens is too big")
+
+
+async def test_a_stalled_error_body_ends_at_the_total_deadline(canned: CannedServer) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=503, headers={"content-type": "application/json"})
+        await response.prepare(request)
+        await response.write(b'{"error": ')
+        await asyncio.sleep(10)
+        return response
+
+    canned.handler = handler
+    timeouts = Timeouts(connect=2, first_token=None, idle=None, total=0.3)
+    _, error = await run(stream_chat(canned.url, OPENAI_BODY, timeouts=timeouts))
+    assert isinstance(error, ServerError) and error.status == 503
+    assert error.body == '{"error": '
+
+
+async def test_a_2xx_that_is_not_a_stream_shows_its_body(canned: CannedServer) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"error": {"message": "gateway says no"}})
+
+    canned.handler = handler
+    _, error = await run(stream_chat(canned.url, OPENAI_BODY, timeouts=FAST))
+    assert isinstance(error, ProtocolError)
+    assert "application/json" in str(error) and "gateway says no" in str(error)
+
+
+def test_a_request_repr_never_shows_its_headers() -> None:
+    from streamkit.source import _Request
+
+    request = _Request(
+        url="http://127.0.0.1:1/v1/messages",
+        body=b"{}",
+        headers={"x-api-key": SECRET},
+        session=None,
+        timeouts=FAST,
+    )
+    assert SECRET not in repr(request)
 
 
 async def test_sse_source_status_error(canned: CannedServer) -> None:

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
-from streamkit.errors import APIStatusError, MalformedEventError, retry_after_seconds, truncate
+from streamkit.errors import (
+    APIStatusError,
+    MalformedEventError,
+    ProtocolError,
+    retry_after_seconds,
+    truncate,
+)
 
-__all__ = ["api_error_from_response", "load_event_json"]
+__all__ = ["api_error_from_response", "load_event_json", "optional_field", "required_field"]
+
+_T = TypeVar("_T")
+_D = TypeVar("_D")
+_KIND_NAMES = {str: "a string", int: "an integer", dict: "an object", list: "an array"}
 
 
 def load_event_json(sse_event: str, data: str) -> Any:
@@ -24,6 +34,50 @@ def load_event_json(sse_event: str, data: str) -> Any:
         raise MalformedEventError(
             f"malformed JSON in SSE event {sse_event!r}: {exc}; data: {truncate(data)!r}"
         ) from exc
+
+
+def required_field(obj: Mapping[str, Any], name: str, kind: type[_T], where: str) -> _T:
+    """``obj[name]``, which must be a ``kind`` (a JSON boolean is not an integer).
+
+    Raises:
+        ProtocolError: the field is missing, null or of another type; the message names ``where``
+            (the event or object), the field and the object (truncated).
+    """
+    value = obj.get(name)
+    if isinstance(value, kind) and not _is_bool_for_int(value, kind):
+        return value
+    raise _shape_error(obj, name, kind, where)
+
+
+def optional_field(
+    obj: Mapping[str, Any], name: str, kind: type[_T], where: str, default: _D
+) -> _T | _D:
+    """``obj[name]`` if it is there and not null, else ``default``; see ``required_field``.
+
+    Raises:
+        ProtocolError: the field is there but neither null nor a ``kind``.
+    """
+    value = obj.get(name)
+    if value is None:
+        return default
+    if isinstance(value, kind) and not _is_bool_for_int(value, kind):
+        return value
+    raise _shape_error(obj, name, kind, where)
+
+
+def _is_bool_for_int(value: object, kind: type[Any]) -> bool:
+    return isinstance(value, bool) and kind is not bool
+
+
+def _shape_error(obj: Mapping[str, Any], name: str, kind: type[Any], where: str) -> ProtocolError:
+    expected = _KIND_NAMES.get(kind, kind.__name__)
+    try:
+        shown = orjson.dumps(obj).decode()
+    except TypeError:
+        shown = repr(obj)
+    return ProtocolError(
+        f"{where} without a valid {name!r} ({expected} expected): {truncate(shown)!r}"
+    )
 
 
 def api_error_from_response(

@@ -5,6 +5,13 @@ The stream is named events: ``message_start`` (id, model, usage), then per conte
 ``thinking_delta``, ``signature_delta``) / ``content_block_stop``, then ``message_delta`` (stop
 reason, usage) and ``message_stop``; ``ping`` may come anywhere and ``error`` ends the stream.
 Unknown event and delta types are skipped, as Anthropic's versioning policy asks of clients.
+
+Only ``tool_use`` blocks are client tool calls (``ToolCallDelta``/``ToolCallEnd``). Server-side
+tool blocks (``server_tool_use`` such as web search, ``web_search_tool_result``, ``mcp_tool_use``,
+``mcp_tool_result``) and block types this version does not know make no events at all, whatever
+their deltas: the server ran those tools, and nothing should offer them to a client to run. Their
+content is only in the raw stream (keep it with the source's ``tap``). A field of the wrong JSON
+type is a ``ProtocolError`` naming the event and the field.
 """
 
 from __future__ import annotations
@@ -26,7 +33,12 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
-from streamkit.formats._json import api_error_from_response, load_event_json
+from streamkit.formats._json import (
+    api_error_from_response,
+    load_event_json,
+    optional_field,
+    required_field,
+)
 from streamkit.sse import SSEEvent, encode_event
 
 if TYPE_CHECKING:
@@ -51,6 +63,8 @@ _RAW_STOP: dict[FinishReason, str] = {
     "content_filter": "refusal",
     "other": "end_turn",
 }
+# Block types whose deltas become events; any other block (server tools, future types) makes none.
+_CLIENT_BLOCKS = frozenset({"text", "tool_use", "thinking", "redacted_thinking"})
 # The statuses Anthropic documents for each error type; an error event inside a stream has no
 # status of its own.
 _ERROR_STATUS = {
@@ -103,23 +117,28 @@ class AnthropicDecoder:
         if self._started:
             raise ProtocolError("a second message_start in one stream")
         self._started = True
-        message = _field(payload, "message", dict, "message_start")
+        message = required_field(payload, "message", dict, "message_start")
+        where = "message_start message"
         out: list[ContentEvent] = [
             StreamStart(
-                id=message.get("id", ""),
-                model=message.get("model", ""),
-                role=message.get("role", "assistant"),
+                id=optional_field(message, "id", str, where, ""),
+                model=optional_field(message, "model", str, where, ""),
+                role=optional_field(message, "role", str, where, "assistant"),
                 raw=payload,
                 received_at=at,
             )
         ]
-        usage = message.get("usage")
-        if isinstance(usage, dict):
-            self._input_tokens = usage.get("input_tokens")
+        usage = optional_field(message, "usage", dict, where, None)
+        if usage is not None:
+            self._input_tokens = optional_field(
+                usage, "input_tokens", int, "message_start usage", None
+            )
             out.append(
                 Usage(
                     input_tokens=self._input_tokens,
-                    output_tokens=usage.get("output_tokens"),
+                    output_tokens=optional_field(
+                        usage, "output_tokens", int, "message_start usage", None
+                    ),
                     raw=payload,
                     received_at=at,
                 )
@@ -127,50 +146,62 @@ class AnthropicDecoder:
         return out
 
     def _block_start(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
-        index = _field(payload, "index", int, "content_block_start")
-        block = _field(payload, "content_block", dict, "content_block_start")
-        kind = str(block.get("type", ""))
+        index = required_field(payload, "index", int, "content_block_start")
+        block = required_field(payload, "content_block", dict, "content_block_start")
+        kind = block.get("type")
+        kind = kind if isinstance(kind, str) else ""  # an unknown block: skipped
         if index in self._blocks:
             raise ProtocolError(f"content_block_start for block {index}, which is already open")
         self._blocks[index] = kind
-        if kind == "text" and block.get("text"):
-            return [TextDelta(block["text"], raw=payload, received_at=at)]
+        where = f"content_block_start {kind} block"
+        if kind == "text":
+            text = optional_field(block, "text", str, where, "")
+            return [TextDelta(text, raw=payload, received_at=at)] if text else []
         if kind == "tool_use":
             initial = block.get("input")
             arguments = orjson.dumps(initial).decode() if initial else ""
             return [
                 ToolCallDelta(
                     index,
-                    id=block.get("id", ""),
-                    name=block.get("name", ""),
+                    id=optional_field(block, "id", str, where, ""),
+                    name=optional_field(block, "name", str, where, ""),
                     arguments=arguments,
                     raw=payload,
                     received_at=at,
                 )
             ]
-        if kind == "thinking" and block.get("thinking"):
-            return [ReasoningDelta(block["thinking"], index=index, raw=payload, received_at=at)]
+        if kind == "thinking":
+            thinking = optional_field(block, "thinking", str, where, "")
+            if thinking:
+                return [ReasoningDelta(thinking, index=index, raw=payload, received_at=at)]
         if kind == "redacted_thinking":
-            data = str(block.get("data", ""))
+            data = optional_field(block, "data", str, where, "")
             return [ReasoningDelta(data, kind="redacted", index=index, raw=payload, received_at=at)]
         return []
 
     def _block_delta(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
-        index = _field(payload, "index", int, "content_block_delta")
-        delta = _field(payload, "delta", dict, "content_block_delta")
-        if index not in self._blocks:
+        index = required_field(payload, "index", int, "content_block_delta")
+        delta = required_field(payload, "delta", dict, "content_block_delta")
+        block = self._blocks.get(index)
+        if block is None:
             raise ProtocolError(f"content_block_delta for block {index}, which is not open")
+        if block not in _CLIENT_BLOCKS:
+            return []  # a server tool's input or result, or a block type from a later version
         kind = delta.get("type")
+        where = f"content_block_delta {kind}"
         if kind == "text_delta":
-            return [TextDelta(str(delta.get("text", "")), raw=payload, received_at=at)]
+            text = optional_field(delta, "text", str, where, "")
+            return [TextDelta(text, raw=payload, received_at=at)]
         if kind == "input_json_delta":
-            fragment = str(delta.get("partial_json", ""))
+            if block != "tool_use":
+                return []
+            fragment = optional_field(delta, "partial_json", str, where, "")
             return [ToolCallDelta(index, arguments=fragment, raw=payload, received_at=at)]
         if kind == "thinking_delta":
-            text = str(delta.get("thinking", ""))
+            text = optional_field(delta, "thinking", str, where, "")
             return [ReasoningDelta(text, index=index, raw=payload, received_at=at)]
         if kind == "signature_delta":
-            signature = str(delta.get("signature", ""))
+            signature = optional_field(delta, "signature", str, where, "")
             return [
                 ReasoningDelta(
                     signature, kind="signature", index=index, raw=payload, received_at=at
@@ -179,27 +210,29 @@ class AnthropicDecoder:
         return []
 
     def _block_stop(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
-        index = _field(payload, "index", int, "content_block_stop")
+        index = required_field(payload, "index", int, "content_block_stop")
         kind = self._blocks.pop(index, None)
         if kind is None:
             raise ProtocolError(f"content_block_stop for block {index}, which is not open")
         return [ToolCallEnd(index, raw=payload, received_at=at)] if kind == "tool_use" else []
 
     def _message_delta(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
-        delta = _field(payload, "delta", dict, "message_delta")
+        delta = required_field(payload, "delta", dict, "message_delta")
         out: list[ContentEvent] = []
-        reason = delta.get("stop_reason")
+        reason = optional_field(delta, "stop_reason", str, "message_delta delta", "")
         if reason:
             normalized = _STOP_REASONS.get(reason, "other")
             out.append(Finish(normalized, raw_reason=reason, raw=payload, received_at=at))
-        usage = payload.get("usage")
-        if isinstance(usage, dict):
-            if usage.get("input_tokens") is not None:
-                self._input_tokens = usage["input_tokens"]
+        usage = optional_field(payload, "usage", dict, "message_delta", None)
+        if usage is not None:
+            where = "message_delta usage"
+            input_tokens = optional_field(usage, "input_tokens", int, where, None)
+            if input_tokens is not None:
+                self._input_tokens = input_tokens
             out.append(
                 Usage(
                     input_tokens=self._input_tokens,
-                    output_tokens=usage.get("output_tokens"),
+                    output_tokens=optional_field(usage, "output_tokens", int, where, None),
                     raw=payload,
                     received_at=at,
                 )
@@ -375,12 +408,16 @@ class AnthropicFormat:
         return {**body, "stream": True}
 
     def continuation_body(self, body: Mapping[str, Any], partial: str) -> dict[str, Any]:
-        # Native prefill: a last assistant message is continued from where it ends.
+        # Native prefill: a last assistant message is continued from where it ends. The API
+        # rejects a prefill that ends in whitespace (400), so that is left out: the model says
+        # it again, and the retry layer skips what repeats the delivered text.
         messages = list(body.get("messages", ()))
         if messages and messages[-1].get("role") == "assistant":
             last = messages.pop()
             partial = _message_text(last) + partial
-        messages.append({"role": "assistant", "content": partial})
+        prefill = partial.rstrip()
+        if prefill:
+            messages.append({"role": "assistant", "content": prefill})
         return {**self.stream_body(body), "messages": messages}
 
     def decoder(self) -> AnthropicDecoder:
@@ -419,24 +456,18 @@ def _message_text(message: Mapping[str, Any]) -> str:
     )
 
 
-def _field(payload: dict[str, Any], name: str, kind: type[Any], event: str) -> Any:
-    value = payload.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise ProtocolError(f"{event} without a valid {name!r}: {orjson.dumps(payload)[:100]!r}")
-    return value
-
-
 def _stream_error(payload: dict[str, Any]) -> APIStatusError:
     error = payload.get("error")
     if not isinstance(error, dict):
         error = {}
     error_type = error.get("type") if isinstance(error.get("type"), str) else None
+    request_id = payload.get("request_id")
     return APIStatusError.for_status(
         _ERROR_STATUS.get(error_type or "", 500),
         str(error.get("message") or "error event in stream"),
         error_type=error_type,
         body=payload,
-        request_id=payload.get("request_id"),
+        request_id=request_id if isinstance(request_id, str) else None,
         in_stream=True,
     )
 

@@ -5,12 +5,19 @@ Each choice's first delta carries ``role``; then come ``content``, ``refusal`` a
 pieces (keyed by ``index``; ``id`` and ``function.name`` on the first piece of a call), then a chunk
 with ``finish_reason``; with ``stream_options.include_usage`` a last chunk has empty ``choices`` and
 the ``usage``. An ``{"error": {...}}`` object may arrive instead of a chunk.
+
+OpenAI-compatible servers differ in the tool call ``index``: Gemini's omits it or sends ``0`` for
+every parallel call. A piece without ``index`` continues the current call, and a piece whose ``id``
+differs from that of the call at its index opens a new call under the next free index, so each
+call keeps its own ``ToolCallDelta.index``. A chunk of the wrong shape (a field of the wrong JSON
+type) is a ``ProtocolError`` naming the field.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
@@ -27,7 +34,11 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
-from streamkit.formats._json import api_error_from_response, load_event_json
+from streamkit.formats._json import (
+    api_error_from_response,
+    load_event_json,
+    optional_field,
+)
 from streamkit.sse import SSEEvent, encode_comment, encode_event
 
 if TYPE_CHECKING:
@@ -68,14 +79,42 @@ _ERROR_STATUS = {
 }
 
 
+@dataclass(slots=True)
+class _ChoiceCalls:
+    """The tool calls of one choice: which wire index maps to which event index."""
+
+    open: int | None = None  # event index of the call whose pieces are arriving
+    wire: int = 0  # wire index of the last piece: the one a piece without index continues
+    indexes: dict[int, int] = field(default_factory=dict)  # wire index -> event index
+    ids: dict[int, str] = field(default_factory=dict)  # event index -> call id
+    used: set[int] = field(default_factory=set)  # event indexes given out
+
+    def resolve(self, wire: int, call_id: str | None) -> int:
+        """The event index of a piece at ``wire`` carrying ``call_id``."""
+        self.wire = wire
+        index = self.indexes.get(wire)
+        if index is not None:
+            known = self.ids.get(index)
+            if not (call_id and known and known != call_id):
+                if call_id:
+                    self.ids[index] = call_id
+                return index
+        index = wire if wire not in self.used else max(self.used) + 1
+        self.used.add(index)
+        self.indexes[wire] = index
+        if call_id:
+            self.ids[index] = call_id
+        return index
+
+
 class OpenAIDecoder:
     """Decode one OpenAI chat completion stream; see ``streamkit.formats.StreamDecoder``."""
 
-    __slots__ = ("_finished", "_open_calls")
+    __slots__ = ("_calls", "_finished")
 
     def __init__(self) -> None:
         self._finished = False
-        self._open_calls: dict[int, int] = {}  # choice -> index of its tool call still open
+        self._calls: dict[int, _ChoiceCalls] = {}  # choice -> its tool calls
 
     @property
     def finished(self) -> bool:
@@ -93,14 +132,16 @@ class OpenAIDecoder:
         if chunk.get("error"):
             raise _stream_error(chunk)
         out: list[ContentEvent] = []
-        for choice in chunk.get("choices") or ():
+        for choice in optional_field(chunk, "choices", list, "chunk", []):
             self._decode_choice(chunk, choice, received_at, out)
-        usage = chunk.get("usage")
-        if isinstance(usage, dict):
+        usage = optional_field(chunk, "usage", dict, "chunk", None)
+        if usage is not None:
             out.append(
                 Usage(
-                    input_tokens=usage.get("prompt_tokens"),
-                    output_tokens=usage.get("completion_tokens"),
+                    input_tokens=optional_field(usage, "prompt_tokens", int, "chunk usage", None),
+                    output_tokens=optional_field(
+                        usage, "completion_tokens", int, "chunk usage", None
+                    ),
                     raw=chunk,
                     received_at=received_at,
                 )
@@ -112,29 +153,32 @@ class OpenAIDecoder:
     ) -> None:
         if not isinstance(choice, dict):
             raise ProtocolError(f"malformed choice in chunk: {choice!r:.100}")
-        n = choice.get("index", 0)
-        delta = choice.get("delta") or {}
-        if delta.get("role"):
+        n = optional_field(choice, "index", int, "chunk choice", 0)
+        delta = optional_field(choice, "delta", dict, "chunk choice", {})
+        role = optional_field(delta, "role", str, "chunk delta", "")
+        if role:
             out.append(
                 StreamStart(
-                    id=chunk.get("id", ""),
-                    model=chunk.get("model", ""),
-                    role=delta["role"],
+                    id=optional_field(chunk, "id", str, "chunk", ""),
+                    model=optional_field(chunk, "model", str, "chunk", ""),
+                    role=role,
                     choice=n,
                     raw=chunk,
                     received_at=at,
                 )
             )
-        if delta.get("content"):
-            out.append(TextDelta(delta["content"], choice=n, raw=chunk, received_at=at))
-        if delta.get("refusal"):
-            out.append(RefusalDelta(delta["refusal"], choice=n, raw=chunk, received_at=at))
-        for call in delta.get("tool_calls") or ():
+        content = optional_field(delta, "content", str, "chunk delta", "")
+        if content:
+            out.append(TextDelta(content, choice=n, raw=chunk, received_at=at))
+        refusal = optional_field(delta, "refusal", str, "chunk delta", "")
+        if refusal:
+            out.append(RefusalDelta(refusal, choice=n, raw=chunk, received_at=at))
+        for call in optional_field(delta, "tool_calls", list, "chunk delta", []):
             self._decode_tool_call(call, n, chunk, at, out)
-        legacy = delta.get("function_call")
+        legacy = optional_field(delta, "function_call", dict, "chunk delta", None)
         if legacy:  # the deprecated single-function form: one call at index 0
             self._decode_tool_call({"index": 0, "function": legacy}, n, chunk, at, out)
-        reason = choice.get("finish_reason")
+        reason = optional_field(choice, "finish_reason", str, "chunk choice", "")
         if reason:
             self._close_call(n, chunk, at, out)
             out.append(
@@ -150,19 +194,24 @@ class OpenAIDecoder:
     def _decode_tool_call(
         self, call: Any, n: int, chunk: dict[str, Any], at: float, out: list[ContentEvent]
     ) -> None:
-        if not isinstance(call, dict) or not isinstance(call.get("index", 0), int):
-            raise ProtocolError(f"malformed tool call piece: {call!r:.100}")
-        index = call.get("index", 0)
-        if self._open_calls.get(n, index) != index:
+        if not isinstance(call, dict):
+            raise ProtocolError(f"chunk delta with a malformed 'tool_calls' item: {call!r:.100}")
+        calls = self._calls.setdefault(n, _ChoiceCalls())
+        wire = optional_field(call, "index", int, "chunk tool call", calls.wire)
+        call_id = optional_field(call, "id", str, "chunk tool call", None)
+        function = optional_field(call, "function", dict, "chunk tool call", {})
+        name = optional_field(function, "name", str, "chunk tool call function", None)
+        arguments = optional_field(function, "arguments", str, "chunk tool call function", "")
+        index = calls.resolve(wire, call_id)
+        if calls.open is not None and calls.open != index:
             self._close_call(n, chunk, at, out)
-        self._open_calls[n] = index
-        function = call.get("function") or {}
+        calls.open = index
         out.append(
             ToolCallDelta(
                 index,
-                id=call.get("id"),
-                name=function.get("name"),
-                arguments=function.get("arguments") or "",
+                id=call_id,
+                name=name,
+                arguments=arguments,
                 choice=n,
                 raw=chunk,
                 received_at=at,
@@ -172,9 +221,10 @@ class OpenAIDecoder:
     def _close_call(
         self, n: int, chunk: dict[str, Any], at: float, out: list[ContentEvent]
     ) -> None:
-        index = self._open_calls.pop(n, None)
-        if index is not None:
-            out.append(ToolCallEnd(index, choice=n, raw=chunk, received_at=at))
+        calls = self._calls.get(n)
+        if calls is not None and calls.open is not None:
+            out.append(ToolCallEnd(calls.open, choice=n, raw=chunk, received_at=at))
+            calls.open = None
 
 
 class OpenAIEncoder:

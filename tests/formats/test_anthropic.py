@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streamkit.errors import (
     APIStatusError,
@@ -28,6 +30,7 @@ from streamkit.events import (
 )
 from streamkit.formats import get_format
 from streamkit.formats.anthropic import API_VERSION, AnthropicDecoder
+from streamkit.message import build_message
 from streamkit.sse import SSEDecoder, SSEEvent
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
@@ -95,6 +98,47 @@ def test_tool_use_transcript() -> None:
         Finish("tool_calls", "tool_use"),
         Usage(input_tokens=25, output_tokens=89),
     ]
+
+
+def test_server_tool_blocks_make_no_client_tool_calls() -> None:
+    events = decode_bytes(transcript("anthropic_server_tools.sse"))
+    assert events == [
+        StreamStart("msg_02", "claude-sonnet-4-5"),
+        START_USAGE,
+        TextDelta("Let me search."),
+        TextDelta(" It is sunny."),
+        ToolCallDelta(7, id="toolu_c", name="get_time", arguments=""),
+        ToolCallDelta(7, arguments='{"tz": "CET"}'),
+        ToolCallEnd(7),
+        Finish("tool_calls", "tool_use"),
+        Usage(input_tokens=25, output_tokens=140),
+    ]
+    message = build_message(events)
+    assert message.text == "Let me search. It is sunny."
+    assert [(c.id, c.name, c.arguments) for c in message.tool_calls] == [
+        ("toolu_c", "get_time", {"tz": "CET"})
+    ]
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"q": 1}},
+        {"type": "mcp_tool_use", "id": "mcptoolu_1", "name": "lookup", "server_name": "kb"},
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+        {"type": "mcp_tool_result", "tool_use_id": "mcptoolu_1", "content": []},
+        {"type": "block_from_the_future", "input": {"a": 1}},
+    ],
+)
+def test_non_client_blocks_ignore_json_and_unknown_deltas(block: dict[str, Any]) -> None:
+    decoder = started()
+    assert decoder.decode(event("content_block_start", index=0, content_block=block)) == []
+    for delta in (
+        {"type": "input_json_delta", "partial_json": '{"query": "x"}'},
+        {"type": "delta_from_the_future", "payload": [1]},
+    ):
+        assert decoder.decode(event("content_block_delta", index=0, delta=delta)) == []
+    assert decoder.decode(event("content_block_stop", index=0)) == []
 
 
 def test_thinking_transcript() -> None:
@@ -247,6 +291,229 @@ def test_second_message_start_and_reopened_block_are_protocol_errors() -> None:
 def test_missing_or_wrong_fields_are_protocol_errors(bad: SSEEvent) -> None:
     with pytest.raises(ProtocolError):
         started().decode(bad)
+
+
+def opened() -> AnthropicDecoder:
+    """A started decoder with blocks open: 0 text, 1 tool_use, 2 thinking, 3 server_tool_use."""
+    decoder = started()
+    blocks: list[dict[str, Any]] = [
+        {"type": "text", "text": ""},
+        {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}},
+        {"type": "thinking", "thinking": ""},
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}},
+    ]
+    for index, block in enumerate(blocks):
+        decoder.decode(event("content_block_start", index=index, content_block=block))
+    return decoder
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        (event("message_delta", delta={"stop_reason": {"a": 1}}), "stop_reason"),
+        (event("message_delta", delta={"stop_reason": ["end_turn"]}), "stop_reason"),
+        (event("message_delta", delta={"stop_reason": 5}), "stop_reason"),
+        (event("message_delta", delta={}, usage={"output_tokens": "3"}), "output_tokens"),
+        (event("message_delta", delta={}, usage={"input_tokens": True}), "input_tokens"),
+        (event("message_delta", delta={}, usage=[1]), "usage"),
+        (event("content_block_start", index=9, content_block={"type": "text", "text": 5}), "text"),
+        (event("content_block_start", index=9, content_block={"type": "tool_use", "id": 5}), "id"),
+        (
+            event("content_block_start", index=9, content_block={"type": "tool_use", "name": []}),
+            "name",
+        ),
+        (
+            event(
+                "content_block_start", index=9, content_block={"type": "thinking", "thinking": 1}
+            ),
+            "thinking",
+        ),
+        (
+            event(
+                "content_block_start",
+                index=9,
+                content_block={"type": "redacted_thinking", "data": {}},
+            ),
+            "data",
+        ),
+        (event("content_block_delta", index=0, delta={"type": "text_delta", "text": 5}), "text"),
+        (
+            event(
+                "content_block_delta",
+                index=1,
+                delta={"type": "input_json_delta", "partial_json": {}},
+            ),
+            "partial_json",
+        ),
+        (
+            event(
+                "content_block_delta", index=2, delta={"type": "thinking_delta", "thinking": [1]}
+            ),
+            "thinking",
+        ),
+        (
+            event(
+                "content_block_delta", index=2, delta={"type": "signature_delta", "signature": 1}
+            ),
+            "signature",
+        ),
+    ],
+)
+def test_malformed_shapes_are_protocol_errors_naming_the_field(bad: SSEEvent, field: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        opened().decode(bad)
+    assert f"{field!r}" in str(info.value)
+    assert len(str(info.value)) < 1000
+
+
+@pytest.mark.parametrize(
+    ("message", "field"),
+    [
+        ({"id": 5, "model": "c"}, "id"),
+        ({"id": "m", "model": ["c"]}, "model"),
+        ({"id": "m", "model": "c", "role": {}}, "role"),
+        ({"id": "m", "model": "c", "usage": {"input_tokens": "25"}}, "input_tokens"),
+        ({"id": "m", "model": "c", "usage": {"output_tokens": 1.5}}, "output_tokens"),
+        ({"id": "m", "model": "c", "usage": "lots"}, "usage"),
+    ],
+)
+def test_malformed_message_start_is_protocol_error_naming_the_field(
+    message: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ProtocolError) as info:
+        AnthropicDecoder().decode(event("message_start", message=message))
+    assert f"{field!r}" in str(info.value)
+
+
+def test_error_event_with_odd_fields_is_still_typed() -> None:
+    bad = event("error", error={"type": ["x"], "message": {"m": 1}}, request_id=5)
+    with pytest.raises(ServerError) as info:
+        started().decode(bad)
+    assert info.value.request_id is None and info.value.error_type is None
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_DELETE = object()
+_MESSAGE_START: dict[str, Any] = {
+    "type": "message_start",
+    "message": {
+        "id": "m",
+        "model": "c",
+        "role": "assistant",
+        "usage": {"input_tokens": 1, "output_tokens": 1},
+    },
+}
+_TEMPLATES: list[dict[str, Any]] = [
+    *(
+        {"type": "content_block_start", "index": 9, "content_block": block}
+        for block in (
+            {"type": "text", "text": "t"},
+            {"type": "tool_use", "id": "toolu_9", "name": "f", "input": {"a": [1]}},
+            {"type": "thinking", "thinking": "hm"},
+            {"type": "redacted_thinking", "data": "xx"},
+            {"type": "server_tool_use", "id": "srvtoolu_9", "name": "web_search", "input": {}},
+        )
+    ),
+    *(
+        {"type": "content_block_delta", "index": index, "delta": delta}
+        for index in range(4)
+        for delta in (
+            {"type": "text_delta", "text": "t"},
+            {"type": "input_json_delta", "partial_json": "{"},
+            {"type": "thinking_delta", "thinking": "hm"},
+            {"type": "signature_delta", "signature": "sig"},
+        )
+    ),
+    *({"type": "content_block_stop", "index": index} for index in range(4)),
+    {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": {"input_tokens": 3, "output_tokens": 4},
+    },
+    {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}, "request_id": "r"},
+]
+
+
+def json_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to a value inside ``value`` (the root included)."""
+    paths = [prefix]
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, inner in items:
+        paths.extend(json_paths(inner, (*prefix, key)))
+    return paths
+
+
+def mutate(template: Any, path: tuple[Any, ...], value: Any) -> Any:
+    """A deep copy of ``template`` with the value at ``path`` replaced (or deleted)."""
+    copy = orjson.loads(orjson.dumps(template))
+    if not path:
+        return value
+    parent = copy
+    for key in path[:-1]:
+        parent = parent[key]
+    if value is _DELETE:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    return copy
+
+
+def assert_well_typed(decoded: ContentEvent) -> None:
+    """Every field of a decoded event has its declared type."""
+    if isinstance(decoded, StreamStart):
+        assert all(isinstance(v, str) for v in (decoded.id, decoded.model, decoded.role))
+    elif isinstance(decoded, TextDelta | ReasoningDelta):
+        assert isinstance(decoded.text, str)
+    elif isinstance(decoded, ToolCallDelta):
+        assert isinstance(decoded.arguments, str)
+        assert decoded.id is None or isinstance(decoded.id, str)
+        assert decoded.name is None or isinstance(decoded.name, str)
+    elif isinstance(decoded, Finish):
+        assert isinstance(decoded.raw_reason, str)
+    elif isinstance(decoded, Usage):
+        for tokens in (decoded.input_tokens, decoded.output_tokens):
+            assert tokens is None or (isinstance(tokens, int) and not isinstance(tokens, bool))
+
+
+_CASES = [(_MESSAGE_START, path) for path in json_paths(_MESSAGE_START)] + [
+    (template, path) for template in _TEMPLATES for path in json_paths(template)
+]
+
+
+@given(case=st.sampled_from(_CASES), value=_JSON | st.just(_DELETE), named=st.booleans())
+def test_any_json_in_any_position_gives_events_or_protocol_error(
+    case: tuple[dict[str, Any], tuple[Any, ...]], value: Any, named: bool
+) -> None:
+    template, path = case
+    if not path and value is _DELETE:
+        return
+    decoder = AnthropicDecoder() if template is _MESSAGE_START else opened()
+    data = orjson.dumps(mutate(template, path, value)).decode()
+    sse = SSEEvent(event=template["type"] if named else "message", data=data)
+    try:
+        events = decoder.decode(sse)
+    except (ProtocolError, APIStatusError):
+        return
+    for decoded in events:
+        assert_well_typed(decoded)
+        if isinstance(decoded, ToolCallDelta | ToolCallEnd):  # only client tool_use blocks
+            assert decoded.index in (1, 9)
 
 
 def test_malformed_json_is_protocol_error_naming_the_event() -> None:

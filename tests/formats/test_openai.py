@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streamkit.errors import (
     APIStatusError,
@@ -27,6 +29,7 @@ from streamkit.events import (
 )
 from streamkit.formats import get_format
 from streamkit.formats.openai import OpenAIDecoder
+from streamkit.message import build_message
 from streamkit.sse import SSEDecoder, SSEEvent
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
@@ -216,6 +219,253 @@ def test_empty_content_and_null_fields_make_no_events() -> None:
     assert OpenAIDecoder().decode(chunk([choice({"content": "", "refusal": None})])) == []
 
 
+def call(index: int | None = 0, **fields: Any) -> dict[str, Any]:
+    return {"index": index, **fields} if index is not None else fields
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"choices": 5}, "choices"),
+        ({"choices": {"index": 0}}, "choices"),
+        ({"choices": [{"index": "0", "delta": {}}]}, "index"),
+        ({"choices": [{"index": {"n": 0}, "delta": {}}]}, "index"),
+        ({"choices": [{"index": True, "delta": {}}]}, "index"),
+        ({"choices": [choice("x")]}, "delta"),  # type: ignore[arg-type]
+        ({"choices": [choice([1])]}, "delta"),  # type: ignore[arg-type]
+        ({"choices": [choice({"role": 5})]}, "role"),
+        ({"choices": [choice({"content": 5})]}, "content"),
+        ({"choices": [choice({"content": ["a"]})]}, "content"),
+        ({"choices": [choice({"refusal": {"a": 1}})]}, "refusal"),
+        ({"choices": [choice({"tool_calls": 3})]}, "tool_calls"),
+        ({"choices": [choice({"tool_calls": "ab"})]}, "tool_calls"),
+        ({"choices": [choice({"tool_calls": [5]})]}, "tool_calls"),
+        ({"choices": [choice({"tool_calls": [call(function="f")]})]}, "function"),
+        ({"choices": [choice({"tool_calls": [call(id=5)]})]}, "id"),
+        ({"choices": [choice({"tool_calls": [call(function={"name": 1})]})]}, "name"),
+        ({"choices": [choice({"tool_calls": [call(function={"arguments": {}})]})]}, "arguments"),
+        ({"choices": [choice({"function_call": "f"})]}, "function_call"),
+        ({"choices": [choice({"function_call": {"name": ["f"]}})]}, "name"),
+        ({"choices": [choice({}, {"a": 1})]}, "finish_reason"),  # type: ignore[arg-type]
+        ({"choices": [choice({}, ["stop"])]}, "finish_reason"),  # type: ignore[arg-type]
+        ({"choices": [choice({}, 5)]}, "finish_reason"),  # type: ignore[arg-type]
+        ({"choices": [choice({"role": "assistant"})], "id": 5}, "id"),
+        ({"choices": [choice({"role": "assistant"})], "model": ["m"]}, "model"),
+        ({"choices": [], "usage": {"prompt_tokens": "3"}}, "prompt_tokens"),
+        ({"choices": [], "usage": {"completion_tokens": 1.5}}, "completion_tokens"),
+        ({"choices": [], "usage": 5}, "usage"),
+    ],
+)
+def test_malformed_shapes_are_protocol_errors_naming_the_field(
+    body: dict[str, Any], field: str
+) -> None:
+    sse = SSEEvent(data=orjson.dumps({"id": "c1", "model": "m", **body}).decode())
+    with pytest.raises(ProtocolError) as info:
+        OpenAIDecoder().decode(sse)
+    assert f"{field!r}" in str(info.value)
+    assert len(str(info.value)) < 1000
+
+
+def test_malformed_shape_message_is_truncated() -> None:
+    sse = chunk([choice({"content": 5, "padding": "x" * 5000})])
+    with pytest.raises(ProtocolError) as info:
+        OpenAIDecoder().decode(sse)
+    assert "'content'" in str(info.value) and "more characters" in str(info.value)
+    assert len(str(info.value)) < 1000
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_DELETE = object()
+_TEMPLATE: dict[str, Any] = {
+    "id": "c1",
+    "model": "m",
+    "choices": [
+        {
+            "index": 0,
+            "delta": {
+                "role": "assistant",
+                "content": "hi",
+                "refusal": "no",
+                "tool_calls": [
+                    {"index": 0, "id": "a", "function": {"name": "f", "arguments": "{}"}},
+                    {"index": 1, "id": "b", "function": {"name": "g", "arguments": "{}"}},
+                ],
+                "function_call": {"name": "h", "arguments": "{}"},
+            },
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 2},
+}
+
+
+def json_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to a value inside ``value`` (the root included)."""
+    paths = [prefix]
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, inner in items:
+        paths.extend(json_paths(inner, (*prefix, key)))
+    return paths
+
+
+def mutate(template: Any, path: tuple[Any, ...], value: Any) -> Any:
+    """A deep copy of ``template`` with the value at ``path`` replaced (or deleted)."""
+    copy = orjson.loads(orjson.dumps(template))
+    if not path:
+        return value
+    parent = copy
+    for key in path[:-1]:
+        parent = parent[key]
+    if value is _DELETE:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    return copy
+
+
+def assert_well_typed(event: ContentEvent) -> None:
+    """Every field of a decoded event has its declared type."""
+    choice = getattr(event, "choice", 0)
+    assert isinstance(choice, int) and not isinstance(choice, bool)
+    if isinstance(event, StreamStart):
+        assert all(isinstance(v, str) for v in (event.id, event.model, event.role))
+    elif isinstance(event, TextDelta | RefusalDelta):
+        assert isinstance(event.text, str)
+    elif isinstance(event, ToolCallDelta):
+        assert isinstance(event.index, int) and isinstance(event.arguments, str)
+        assert event.id is None or isinstance(event.id, str)
+        assert event.name is None or isinstance(event.name, str)
+    elif isinstance(event, ToolCallEnd):
+        assert isinstance(event.index, int)
+    elif isinstance(event, Finish):
+        assert isinstance(event.raw_reason, str)
+    elif isinstance(event, Usage):
+        for tokens in (event.input_tokens, event.output_tokens):
+            assert tokens is None or (isinstance(tokens, int) and not isinstance(tokens, bool))
+
+
+@given(
+    path=st.sampled_from(json_paths(_TEMPLATE)),
+    value=_JSON | st.just(_DELETE),
+    warm=st.booleans(),
+)
+def test_any_json_in_any_position_gives_events_or_protocol_error(
+    path: tuple[Any, ...], value: Any, warm: bool
+) -> None:
+    decoder = OpenAIDecoder()
+    if warm:  # a call already open at index 0, so the piece continues or replaces it
+        decoder.decode(chunk([choice({"tool_calls": [call(id="z", function={"name": "f"})]})]))
+    if not path and value is _DELETE:
+        return
+    sse = SSEEvent(data=orjson.dumps(mutate(_TEMPLATE, path, value)).decode())
+    try:
+        events = decoder.decode(sse)
+    except (ProtocolError, APIStatusError):
+        return
+    for event in events:
+        assert_well_typed(event)
+
+
+# -- OpenAI-compatible endpoints that reuse or omit the tool call index --------------------------
+
+
+def test_repeated_or_missing_index_with_new_ids_opens_new_calls() -> None:
+    events = decode_bytes(transcript("openai_gemini_tools.sse"))
+    assert events == [
+        StreamStart("chatcmpl-gem", "gemini-2.5-flash"),
+        ToolCallDelta(0, id="function-call-1", name="get_weather", arguments='{"city":"Paris"}'),
+        ToolCallEnd(0),
+        ToolCallDelta(1, id="function-call-2", name="get_time", arguments='{"tz":"UTC"}'),
+        ToolCallEnd(1),
+        ToolCallDelta(2, id="function-call-3", name="get_date", arguments=""),
+        ToolCallDelta(2, arguments="{}"),
+        ToolCallEnd(2),
+        Finish("tool_calls", "tool_calls"),
+        Usage(input_tokens=12, output_tokens=20),
+    ]
+    message = build_message(events)  # invalid="raise": every call is valid JSON
+    assert [(c.id, c.name, c.arguments, c.index) for c in message.tool_calls] == [
+        ("function-call-1", "get_weather", {"city": "Paris"}, 0),
+        ("function-call-2", "get_time", {"tz": "UTC"}, 1),
+        ("function-call-3", "get_date", {}, 2),
+    ]
+
+
+def test_two_calls_without_index_in_one_chunk_stay_apart() -> None:
+    pieces = [
+        call(None, id="c1", function={"name": "f", "arguments": '{"a": 1}'}),
+        call(None, id="c2", function={"name": "g", "arguments": '{"b": 2}'}),
+    ]
+    decoder = OpenAIDecoder()
+    events = decoder.decode(chunk([choice({"tool_calls": pieces})]))
+    events += decoder.decode(chunk([choice({}, "tool_calls")]))
+    assert events == [
+        ToolCallDelta(0, id="c1", name="f", arguments='{"a": 1}'),
+        ToolCallEnd(0),
+        ToolCallDelta(1, id="c2", name="g", arguments='{"b": 2}'),
+        ToolCallEnd(1),
+        Finish("tool_calls", "tool_calls"),
+    ]
+
+
+def test_pieces_after_a_remapped_call_follow_it() -> None:
+    decoder = OpenAIDecoder()
+    events = decoder.decode(chunk([choice({"tool_calls": [call(0, id="a", function={})]})]))
+    events += decoder.decode(chunk([choice({"tool_calls": [call(0, id="b", function={})]})]))
+    # by its wire index, and with no index at all, a piece continues the call it was mapped to
+    events += decoder.decode(
+        chunk([choice({"tool_calls": [call(0, function={"arguments": "["})]})])
+    )
+    events += decoder.decode(
+        chunk([choice({"tool_calls": [call(None, function={"arguments": "]"})]})])
+    )
+    # repeating the same id is the same call
+    events += decoder.decode(chunk([choice({"tool_calls": [call(0, id="b")]})]))
+    # a wire index whose number is taken by a remapped call gets the next free one
+    events += decoder.decode(chunk([choice({"tool_calls": [call(1, id="c")]})]))
+    assert [(e.index, getattr(e, "id", None)) for e in events] == [
+        (0, "a"),
+        (0, None),  # ToolCallEnd(0)
+        (1, "b"),
+        (1, None),
+        (1, None),
+        (1, "b"),
+        (1, None),  # ToolCallEnd(1)
+        (2, "c"),
+    ]
+    assert isinstance(events[1], ToolCallEnd) and isinstance(events[6], ToolCallEnd)
+
+
+def test_index_mapping_is_per_choice() -> None:
+    decoder = OpenAIDecoder()
+    for n in (0, 1):
+        decoder.decode(chunk([choice({"tool_calls": [call(0, id=f"a{n}")]}, index=n)]))
+    events = decoder.decode(chunk([choice({"tool_calls": [call(0, id="b1")]}, index=1)]))
+    events += decoder.decode(chunk([choice({"tool_calls": [call(0, id="b0")]}, index=0)]))
+    assert events == [
+        ToolCallEnd(0, choice=1),
+        ToolCallDelta(1, id="b1", choice=1),
+        ToolCallEnd(0, choice=0),
+        ToolCallDelta(1, id="b0", choice=0),
+    ]
+
+
 # -- requests ---------------------------------------------------------------------------------
 
 
@@ -312,7 +562,8 @@ def test_encoder_decoder_round_trip() -> None:
 
 
 def test_round_trip_of_each_transcript_is_stable() -> None:
-    for name in ("openai_text.sse", "openai_tools.sse", "openai_n2.sse", "openai_refusal.sse"):
+    names = ("openai_text.sse", "openai_tools.sse", "openai_n2.sse", "openai_refusal.sse")
+    for name in (*names, "openai_gemini_tools.sse"):
         events = decode_bytes(transcript(name))
         encoder = FMT.encoder()
         data = b"".join(encoder.encode(e) for e in events) + encoder.finish()

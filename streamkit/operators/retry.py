@@ -6,7 +6,9 @@ event and subscribes again, so that downstream operators see one continuous answ
 
 - ``resume="continue"``: the next attempt asks the model to continue the text delivered so far
   (``continuation(partial_text)``: Anthropic prefill, or OpenAI's partial assistant message plus
-  "continue"), and its text is appended;
+  "continue"), and its text is appended. The continuation request may leave out whitespace at
+  the end of the partial text (an Anthropic prefill must not end in it), so the model may say it
+  again: the start of the continuation that repeats that whitespace is skipped;
 - ``resume="restart"``: the source is subscribed again; the part of the new answer already
   delivered is skipped, and if the new answer differs from it a ``Rewind`` event tells consumers
   to discard what they showed before the new answer is delivered from its start;
@@ -134,52 +136,66 @@ def _text_key(event: _TextEvent) -> tuple[str, int]:
 
 @dataclass(slots=True)
 class _Ledger:
-    """Per-subscription memory of the answer: what was delivered, what a new attempt repeats."""
+    """Per-subscription memory of the answer: what was delivered, what a new attempt repeats.
 
-    segments: list[_Segment] = field(default_factory=list)
-    started: bool = False
-    finished: set[int] = field(default_factory=set)
-    choices: set[int] = field(default_factory=set)
-    held: dict[tuple[int, int], list[StreamEvent]] = field(default_factory=dict)
-    # Restart mode: the previous attempts' segments still to be matched, and the new attempt's
-    # events matched so far (re-sent after a Rewind).
-    replay: list[_Segment] = field(default_factory=list)
-    replay_offset: int = 0
+    ``delivered`` is everything sent downstream since the start (or the last ``Rewind``); it
+    only grows when events go downstream. A new attempt is compared with it from the start:
+    ``cursor`` (segment, offset into a text segment) is how far the attempt has matched, and
+    ``matched`` keeps the matched events, re-sent after a ``Rewind`` if the attempt diverges.
+    """
+
+    delivered: list[_Segment] = field(default_factory=list)
+    cursor: tuple[int, int] = (0, 0)
     matched: list[StreamEvent] = field(default_factory=list)
+    choices: set[int] = field(default_factory=set)
+    finished: set[int] = field(default_factory=set)
+    held: dict[tuple[int, int], list[StreamEvent]] = field(default_factory=dict)
+    # Continue mode: whitespace at the end of the partial text that the continuation request
+    # left out (a prefill must not end in whitespace), so the continuation may say it again.
+    repeated_space: str = ""
 
     @property
     def delivered_anything(self) -> bool:
-        return self.started or bool(self.segments)
+        return bool(self.choices) or bool(self.delivered)
 
     @property
     def complete(self) -> bool:
         return bool(self.choices) and self.choices <= self.finished
 
+    @property
+    def replaying(self) -> bool:
+        return self.cursor[0] < len(self.delivered)
+
     def partial_text(self) -> str | None:
         """The delivered text if a continuation can carry it: choice 0 text only, else None."""
         parts: list[str] = []
-        for segment in self.segments:
+        for segment in self.delivered:
             if not isinstance(segment, _Text) or segment.key != ("TextDelta", 0):
                 return None
             parts.append(segment.text)
         return "".join(parts)
 
-    def begin_attempt(self, *, replay: bool) -> None:
+    def begin_attempt(self) -> None:
+        """A new attempt answers from the start: compare it with everything delivered."""
+        self._reset(cursor=(0, 0))
+
+    def begin_continuation(self, partial: str) -> None:
+        """A new attempt continues ``partial``: its content follows what was delivered."""
+        self._reset(cursor=(len(self.delivered), 0))
+        self.repeated_space = partial[len(partial.rstrip()) :]
+
+    def _reset(self, *, cursor: tuple[int, int]) -> None:
         self.held.clear()
         self.matched = []
-        self.replay_offset = 0
-        if replay:
-            self.replay, self.segments = self.segments, []
-        else:
-            self.replay = []
+        self.cursor = cursor
+        self.repeated_space = ""
 
     def step(self, event: StreamEvent, attempt: int) -> list[StreamEvent]:
         """Take one event of the current attempt; return what to send downstream."""
         if isinstance(event, StreamStart):
-            self.choices.add(event.choice)
-            if self.started:
+            if event.choice in self.choices:  # started by an earlier attempt
                 return []
-            self.started = True
+            self.choices.add(event.choice)
             return [event]
         if isinstance(event, ToolCallDelta):
             self.held.setdefault((event.choice, event.index), []).append(event)
@@ -197,7 +213,7 @@ class _Ledger:
     def end_attempt(self, attempt: int) -> list[StreamEvent]:
         """The attempt completed: release open calls (they are as complete as they will ever be);
         a new answer shorter than what was shown is a divergence too."""
-        out: list[StreamEvent] = self._rewind(attempt) if self.replay else []
+        out: list[StreamEvent] = self._rewind(attempt) if self.replaying else []
         for key in sorted(self.held):
             out += self._release(self.held.pop(key), attempt)
         return out
@@ -214,61 +230,68 @@ class _Ledger:
             return group
         name = next((d.name for d in deltas if d.name), "")
         tool = _Tool(deltas[0].choice, name, "".join(d.arguments for d in deltas))
-        return self._match_group(group, tool, attempt)
+        return self._content_group(group, tool, attempt)
 
     def _text(self, event: _TextEvent, attempt: int) -> list[StreamEvent]:
-        key, text = _text_key(event), event.text
-        while text and self.replay:
-            head = self.replay[0]
+        key, text = _text_key(event), self._skip_repeated_space(event)
+        while text and self.replaying:
+            index, offset = self.cursor
+            head = self.delivered[index]
             if not isinstance(head, _Text) or head.key != key:
                 return self._diverge(event, attempt)
-            remaining = head.text[self.replay_offset :]
+            remaining = head.text[offset:]
             n = min(len(remaining), len(text))
             if remaining[:n] != text[:n]:
                 return self._diverge(event, attempt)
-            self.replay_offset += n
-            self._record(_Text(key, text[:n]))
             text = text[n:]
-            if self.replay_offset == len(head.text):
-                self.replay.pop(0)
-                self.replay_offset = 0
+            self.cursor = (index + 1, 0) if n == len(remaining) else (index, offset + n)
         if not text:
             self.matched.append(event)
             return []
-        tail = replace(event, text=text) if text != event.text else event
-        self._record(_Text(key, text))
-        return [tail]
+        self._deliver(_Text(key, text))
+        return [replace(event, text=text) if text != event.text else event]
 
-    def _match_group(
-        self, group: list[StreamEvent], tool: _Tool, attempt: int
-    ) -> list[StreamEvent]:
-        if self.replay:
-            if self.replay[0] != tool or self.replay_offset:
-                return self._diverge_many(group, tool, attempt)
-            self.replay.pop(0)
-            self.segments.append(tool)
-            self.matched += group
-            return []
-        self.segments.append(tool)
-        return group
+    def _skip_repeated_space(self, event: _TextEvent) -> str:
+        """The event's text without the part that repeats whitespace already delivered."""
+        text, space = event.text, self.repeated_space
+        if not space:
+            return text
+        if not isinstance(event, TextDelta) or event.choice != 0:
+            self.repeated_space = ""
+            return text
+        n = _common_prefix_length(text, space)
+        # All of the text repeats: the rest of the whitespace may follow in the next event.
+        self.repeated_space = space[n:] if n == len(text) else ""
+        return text[n:]
 
     def _content(self, event: StreamEvent, segment: _Segment, attempt: int) -> list[StreamEvent]:
-        if self.replay:
-            if self.replay[0] != segment or self.replay_offset:
-                return self._diverge_many([event], segment, attempt)
-            self.replay.pop(0)
-            self.segments.append(segment)
-            self.matched.append(event)
-            return []
-        self.segments.append(segment)
-        return [event]
+        return self._content_group([event], segment, attempt)
 
-    def _record(self, segment: _Text) -> None:
-        last = self.segments[-1] if self.segments else None
-        if isinstance(last, _Text) and last.key == segment.key:
+    def _content_group(
+        self, group: list[StreamEvent], segment: _Segment, attempt: int
+    ) -> list[StreamEvent]:
+        """A whole tool call or a Finish: skipped if it repeats what was delivered."""
+        self.repeated_space = ""
+        if self.replaying:
+            index, offset = self.cursor
+            if self.delivered[index] != segment or offset:
+                return self._diverge_many(group, segment, attempt)
+            self.cursor = (index + 1, 0)
+            self.matched += group
+            return []
+        self._deliver(segment)
+        return group
+
+    def _deliver(self, segment: _Segment) -> None:
+        """Record content sent downstream after everything delivered before it."""
+        last = self.delivered[-1] if self.delivered else None
+        if isinstance(segment, _Text) and isinstance(last, _Text) and last.key == segment.key:
             last.text += segment.text
         else:
-            self.segments.append(_Text(segment.key, segment.text))
+            self.delivered.append(
+                _Text(segment.key, segment.text) if isinstance(segment, _Text) else segment
+            )
+        self.cursor = (len(self.delivered), 0)
 
     def _diverge(self, event: _TextEvent, attempt: int) -> list[StreamEvent]:
         return self._diverge_many([event], _Text(_text_key(event), event.text), attempt)
@@ -278,16 +301,12 @@ class _Ledger:
     ) -> list[StreamEvent]:
         """The new attempt differs from what was shown: void that, then send the new answer."""
         out = self._rewind(attempt)
-        if isinstance(segment, _Text):
-            self._record(segment)
-        else:
-            self.segments.append(segment)
+        self._deliver(segment)
         return out + events
 
     def _rewind(self, attempt: int) -> list[StreamEvent]:
-        self.replay = []
-        self.replay_offset = 0
-        self.segments = []
+        self.delivered = []
+        self.cursor = (0, 0)
         replayed, self.matched = self.matched, []
         out: list[StreamEvent] = [Rewind(attempt)]
         for earlier in replayed:
@@ -313,8 +332,8 @@ def retry_with_backoff(
     Args:
         policy: attempts, delays and the retry predicate; ``RetryPolicy()`` by default.
         resume: ``continue``, ``restart`` or ``none``.
-        continuation: for ``continue``: makes the stream that continues a partial text;
-            ``ChatEndpoint.stream(body, retry=...)`` supplies it.
+        continuation: for ``continue``: makes the stream that continues a partial text (all
+            the text delivered so far); ``ChatEndpoint.stream(body, retry=...)`` supplies it.
         scheduler: where backoff delays are timed.
 
     Example:
@@ -385,15 +404,19 @@ def retry_with_backoff(
                     return
                 attempt += 1
                 observer.on_next(Retrying(attempt=attempt, delay=delay, cause=error))
-                current.disposable = timer.schedule_relative(delay, lambda *_: next_attempt())
+                # Assign before scheduling: a scheduler that runs the action at once starts the
+                # next attempt inside schedule_relative(), and that must not be disposed after.
+                wait = SingleAssignmentDisposable()
+                current.disposable = wait
+                wait.disposable = timer.schedule_relative(delay, lambda *_: next_attempt())
 
             def next_attempt() -> None:
                 partial = ledger.partial_text() if resume == "continue" else None
                 if partial and continuation is not None:
-                    ledger.begin_attempt(replay=False)
+                    ledger.begin_continuation(partial)
                     run(continuation(partial))
                 else:
-                    ledger.begin_attempt(replay=resume != "none")
+                    ledger.begin_attempt()
                     run(source)
 
             run(source)
@@ -402,6 +425,11 @@ def retry_with_backoff(
         return reactivex.create(subscribe)
 
     return operator
+
+
+def _common_prefix_length(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    return next((i for i in range(n) if a[i] != b[i]), n)
 
 
 def _exhausted(why: str, causes: list[BaseException]) -> RetryExhaustedError:

@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 
 import pytest
 import reactivex
-from reactivex import Observable
+from reactivex import Observable, abc
+from reactivex.scheduler import CurrentThreadScheduler, ImmediateScheduler
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from streamkit.errors import (
@@ -20,6 +21,7 @@ from streamkit.errors import (
 )
 from streamkit.events import (
     Finish,
+    ReasoningDelta,
     Retrying,
     Rewind,
     StreamEvent,
@@ -29,7 +31,9 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
+from streamkit.formats import get_format
 from streamkit.operators.retry import RetryPolicy, is_retryable, retry_with_backoff
+from streamkit.server import answer_for
 
 on_next, on_error, on_completed = (
     ReactiveTest.on_next,
@@ -378,3 +382,274 @@ def test_open_calls_are_released_when_the_choice_finishes_without_end_events() -
     source, _ = attempts(scheduler, [(stream, None)])
     events = values(run(source, scheduler, retry_with_backoff(fixed_policy())))
     assert events == stream
+
+
+# --- repeated failures: the baseline is everything delivered so far ------------------------------
+
+
+def test_restart_after_two_failures_in_a_row_repeats_nothing() -> None:
+    scheduler = TestScheduler()
+    source, subs = attempts(
+        scheduler,
+        [
+            ([START, *text("Hello wor")], LOST),
+            ([START, *text("Hel")], LOST),
+            (answer("Hello world!"), None),
+        ],
+    )
+    messages = run(source, scheduler, retry_with_backoff(fixed_policy(), resume="restart"))
+    events = values(messages)
+    assert len(subs) == 3
+    assert [e for e in events if isinstance(e, TextDelta)] == text("Hello wor", "ld!")
+    assert not any(isinstance(e, Rewind) for e in events)
+    assert delivered_text(messages) == "Hello world!"
+
+
+def test_restart_after_a_partial_replay_that_diverges_rewinds_everything_shown() -> None:
+    scheduler = TestScheduler()
+    source, _ = attempts(
+        scheduler,
+        [
+            ([START, *text("Hello wor")], LOST),
+            ([START, *text("Hel")], LOST),
+            (answer("Help!"), None),
+        ],
+    )
+    messages = run(source, scheduler, retry_with_backoff(fixed_policy(), resume="restart"))
+    events = values(messages)
+    assert [e for e in events if isinstance(e, Rewind)] == [Rewind(attempt=3)]
+    assert delivered_text(messages) == "Help!"
+
+
+def test_continue_that_falls_back_to_restart_twice_repeats_nothing() -> None:
+    scheduler = TestScheduler()
+    think = ReasoningDelta("hmm")
+    source, _ = attempts(
+        scheduler,
+        [
+            ([START, think, *text("Hello wor")], LOST),
+            ([START, think, *text("Hel")], LOST),
+            ([START, think, *answer("Hello world!")[1:]], None),
+        ],
+    )
+    called: list[str] = []
+    operator = retry_with_backoff(
+        fixed_policy(),
+        resume="continue",
+        continuation=lambda p: called.append(p) or reactivex.empty(),
+    )
+    messages = run(source, scheduler, operator)
+    events = values(messages)
+    assert called == []
+    assert [e for e in events if isinstance(e, ReasoningDelta)] == [think]
+    assert [e for e in events if isinstance(e, TextDelta)] == text("Hello wor", "ld!")
+    assert delivered_text(messages) == "Hello world!"
+
+
+def test_tool_calls_matched_by_an_attempt_that_failed_are_not_repeated() -> None:
+    scheduler = TestScheduler()
+
+    def call(index: int, call_id: str, name: str) -> list[StreamEvent]:
+        return [ToolCallDelta(index, id=call_id, name=name, arguments="{}"), ToolCallEnd(index)]
+
+    finish = Finish("tool_calls", raw_reason="tool_calls")
+    source, _ = attempts(
+        scheduler,
+        [
+            ([START, *call(0, "a", "f"), *call(1, "b", "g")], LOST),
+            ([START, *call(0, "c", "f")], LOST),
+            ([START, *call(0, "d", "f"), *call(1, "e", "g"), finish], None),
+        ],
+    )
+    events = values(run(source, scheduler, retry_with_backoff(fixed_policy())))
+    assert [e.id for e in events if isinstance(e, ToolCallDelta)] == ["a", "b"]
+    assert not any(isinstance(e, Rewind) for e in events)
+    assert events[-1] == finish
+
+
+def test_a_finish_matched_by_an_attempt_that_failed_is_not_repeated() -> None:
+    scheduler = TestScheduler()
+    second = StreamStart("msg_1", "m", choice=1)
+    done_0 = Finish("stop", raw_reason="stop")
+    done_1 = Finish("stop", raw_reason="stop", choice=1)
+    source, _ = attempts(
+        scheduler,
+        [
+            ([START, second, TextDelta("A"), done_0, TextDelta("B", choice=1)], LOST),
+            ([START, second, TextDelta("A")], LOST),
+            ([START, second, TextDelta("A"), done_0, TextDelta("BC", choice=1), done_1], None),
+        ],
+    )
+    events = values(run(source, scheduler, retry_with_backoff(fixed_policy())))
+    content = [e for e in events if not isinstance(e, Retrying)]
+    assert content == [
+        START,
+        second,
+        TextDelta("A"),
+        done_0,
+        TextDelta("B", choice=1),
+        TextDelta("C", choice=1),
+        done_1,
+    ]
+
+
+# --- several choices ------------------------------------------------------------------------------
+
+
+def test_every_choice_starts_once_without_failures() -> None:
+    scheduler = TestScheduler()
+    stream = [
+        START,
+        StreamStart("msg_1", "m", choice=1),
+        TextDelta("a"),
+        TextDelta("b", choice=1),
+        Finish("stop", raw_reason="stop"),
+        Finish("stop", raw_reason="stop", choice=1),
+    ]
+    source, _ = attempts(scheduler, [(stream, None)])
+    assert values(run(source, scheduler, retry_with_backoff(fixed_policy()))) == stream
+
+
+def test_a_choice_that_starts_only_in_a_later_attempt_is_started_then() -> None:
+    scheduler = TestScheduler()
+    second = StreamStart("msg_1", "m", choice=1)
+    source, _ = attempts(
+        scheduler,
+        [
+            ([START, TextDelta("a")], LOST),
+            ([START, second, TextDelta("a"), TextDelta("b", choice=1)], None),
+        ],
+    )
+    events = values(run(source, scheduler, retry_with_backoff(fixed_policy())))
+    starts = [e for e in events if isinstance(e, StreamStart)]
+    assert starts == [START, second]
+
+
+# --- synchronous schedulers -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "timer", [ImmediateScheduler(), CurrentThreadScheduler()], ids=["immediate", "current_thread"]
+)
+def test_a_backoff_timer_that_runs_inline_does_not_stall_the_retry(
+    timer: abc.SchedulerBase,
+) -> None:
+    scheduler = TestScheduler()
+    source, subs = attempts(scheduler, [([START, *text("Hel")], LOST), (answer("Hello"), None)])
+    policy = fixed_policy(base_delay=0.0)
+    messages = run(source, scheduler, retry_with_backoff(policy, scheduler=timer))
+    assert len(subs) == 2
+    assert delivered_text(messages) == "Hello"
+    assert terminal(messages).kind == "C"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "timer", [ImmediateScheduler(), CurrentThreadScheduler()], ids=["immediate", "current_thread"]
+)
+def test_a_synchronous_source_is_retried_inline(timer: abc.SchedulerBase) -> None:
+    tries: list[int] = []
+
+    def factory(_: object) -> Observable[StreamEvent]:
+        tries.append(1)
+        if len(tries) < 3:
+            return reactivex.concat(reactivex.from_iterable(text("x")), reactivex.throw(LOST))
+        return reactivex.from_iterable(answer("xy"))
+
+    received: list[StreamEvent] = []
+    completed: list[bool] = []
+    reactivex.defer(factory).pipe(
+        retry_with_backoff(fixed_policy(base_delay=0.0), scheduler=timer)
+    ).subscribe(received.append, on_completed=lambda: completed.append(True))
+    assert len(tries) == 3 and completed == [True]
+    assert "".join(e.text for e in received if isinstance(e, TextDelta)) == "xy"
+
+
+# --- continuation after trailing whitespace -------------------------------------------------------
+
+
+def continued(
+    scheduler: TestScheduler, first: list[StreamEvent], rest: list[StreamEvent]
+) -> tuple[list[object], list[str]]:
+    """Attempt 1 plays ``first`` then fails; the continuation plays ``rest`` and completes."""
+    source, _ = attempts(scheduler, [(first, LOST)])
+    partials: list[str] = []
+
+    def continuation(partial: str) -> Observable[StreamEvent]:
+        partials.append(partial)
+        events = [StreamStart("msg_2", "m"), *rest]
+        return scheduler.create_cold_observable(
+            *[on_next(i + 1, e) for i, e in enumerate(events)], on_completed(len(events) + 1)
+        )
+
+    operator = retry_with_backoff(fixed_policy(), resume="continue", continuation=continuation)
+    return run(source, scheduler, operator), partials
+
+
+@pytest.mark.parametrize(
+    ("shown", "rest", "expected"),
+    [
+        ("Hello ", [" world"], ["world"]),
+        ("Hello ", ["world"], ["world"]),
+        ("Hello ", [" ", "world"], ["world"]),
+        ("Hello\n\n", ["\n", "\nworld"], ["world"]),
+        ("Hello\n\n", ["\n", "world"], ["world"]),
+        ("Hello ", ["  world"], [" world"]),
+        ("Hello", [" world"], [" world"]),
+        ("Hello ", ["", " world", " again"], ["world", " again"]),
+    ],
+)
+def test_continue_skips_the_whitespace_the_prefill_left_out(
+    shown: str, rest: list[str], expected: list[str]
+) -> None:
+    scheduler = TestScheduler()
+    messages, partials = continued(scheduler, [START, *text(shown)], [*text(*rest)])
+    assert partials == [shown]
+    delivered = [e.text for e in values(messages) if isinstance(e, TextDelta)]
+    assert delivered == [shown, *expected]
+
+
+def test_continue_stops_skipping_whitespace_at_other_content() -> None:
+    scheduler = TestScheduler()
+    think = ReasoningDelta("hmm")
+    messages, _ = continued(scheduler, [START, *text("Hello ")], [think, *text(" world")])
+    assert delivered_text(messages) == "Hello  world"
+
+
+def test_anthropic_prefill_never_ends_in_whitespace() -> None:
+    fmt = get_format("anthropic")
+    user = {"role": "user", "content": "q"}
+    body = {"model": "m", "messages": [user]}
+    assert fmt.continuation_body(body, "Hello \n")["messages"][-1] == {
+        "role": "assistant",
+        "content": "Hello",
+    }
+    prefilled = {**body, "messages": [user, {"role": "assistant", "content": "Sure: "}]}
+    assert fmt.continuation_body(prefilled, "")["messages"][-1]["content"] == "Sure:"
+    assert fmt.continuation_body(body, " \n")["messages"] == [user]
+
+
+@pytest.mark.parametrize("name", ["anthropic", "openai"])
+def test_continue_after_whitespace_with_the_embedded_servers_script(name: str) -> None:
+    fmt = get_format(name)
+    body = {"model": "m", "messages": [{"role": "user", "content": "Tell me about rivers."}]}
+    whole = answer_for(body)
+    cut = whole.index(" ", 20) + 1
+    scheduler = TestScheduler()
+    requests: list[dict[str, object]] = []
+
+    def continuation(partial: str) -> Observable[StreamEvent]:
+        request = fmt.continuation_body(body, partial)
+        requests.append(request)
+        events = [START, TextDelta(answer_for(request)), Finish("stop", raw_reason="stop")]
+        return scheduler.create_cold_observable(
+            *[on_next(i + 1, e) for i, e in enumerate(events)], on_completed(len(events) + 1)
+        )
+
+    source, _ = attempts(scheduler, [([START, TextDelta(whole[:cut])], LOST)])
+    operator = retry_with_backoff(fixed_policy(), resume="continue", continuation=continuation)
+    messages = run(source, scheduler, operator)
+    assert delivered_text(messages) == whole
+    if name == "anthropic":
+        (request,) = requests
+        prefill = request["messages"][-1]["content"]  # type: ignore[index]
+        assert prefill == whole[: cut - 1]

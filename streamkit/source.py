@@ -26,6 +26,7 @@ import orjson
 from multidict import CIMultiDict
 from reactivex import Observable
 
+from streamkit._credentials import is_credential_name
 from streamkit.bridge import from_async_iterable
 from streamkit.errors import (
     APIStatusError,
@@ -410,7 +411,6 @@ class ChatEndpoint:
         )
 
 
-_CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "api-key"})
 _REDACTED = "[redacted]"
 
 
@@ -418,7 +418,7 @@ def _secrets(api_key: str | None, headers: Mapping[str, str]) -> tuple[str, ...]
     """The credentials a request carries: the API key and any credential header's token."""
     found = [api_key] if api_key else []
     for name, value in headers.items():
-        if name.lower() in _CREDENTIAL_HEADERS:
+        if is_credential_name(name):
             token = value.split(" ", 1)[1] if value.lower().startswith("bearer ") else value
             found.append(token.strip())
     return tuple(secret for secret in found if secret)

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import threading
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Self
@@ -26,6 +26,7 @@ from typing import Any, Final, Literal, Self
 import orjson
 from aiohttp import web
 
+from streamkit._credentials import is_credential_name
 from streamkit.events import TextDelta, ToolCallDelta
 from streamkit.formats import WireFormat, get_format
 from streamkit.message import build_message
@@ -36,7 +37,10 @@ __all__ = ["EmbeddedServer", "RecordedRequest", "ThreadedServer"]
 
 SESSION_HEADER: Final = "x-streamkit-session"
 TOOL_CALLS_HEADER: Final = "x-streamkit-tool-calls"
-_SECRET_HEADERS: Final = frozenset({"authorization", "x-api-key", "proxy-authorization"})
+#: How many requests ``EmbeddedServer.requests`` keeps (the most recent).
+MAX_RECORDED_REQUESTS: Final = 1000
+#: How many ``first-attempts`` counters the server keeps (the oldest are forgotten first).
+_MAX_FAULT_COUNTERS: Final = 10_000
 _LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 _MODELS: Final = ("streamkit-echo",)
 _ERROR_TYPES: Final[dict[str, dict[int, str]]] = {
@@ -210,7 +214,10 @@ class EmbeddedServer:
         self._state: Literal["new", "open", "closed"] = "new"
         self._bound_port = 0
         self._attempts: Counter[tuple[str, str]] = Counter()
-        self.requests: list[RecordedRequest] = []
+        self._closing: asyncio.Task[None] | None = None
+        #: The most recent requests received (at most ``MAX_RECORDED_REQUESTS``), oldest first,
+        #: without credential headers.
+        self.requests: deque[RecordedRequest] = deque(maxlen=MAX_RECORDED_REQUESTS)
 
     def __repr__(self) -> str:
         return f"EmbeddedServer(url={self.url!r}, state={self._state!r})"
@@ -261,11 +268,18 @@ class EmbeddedServer:
         return self
 
     async def aclose(self) -> None:
-        """Stop serving and close every connection; calling it again does nothing."""
+        """Stop serving and close every connection; calling it again waits for the same close.
+
+        Cancelling the await does not cancel the close: connections are closed all the same.
+        """
         self._state = "closed"
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        runner = self._runner
+        if runner is None:
+            return
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(runner.cleanup())
+        await asyncio.shield(self._closing)
+        self._runner = None
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -340,9 +354,7 @@ class EmbeddedServer:
                 path=request.path,
                 body=body if body is not None else {},
                 headers={
-                    k.lower(): v
-                    for k, v in request.headers.items()
-                    if k.lower() not in _SECRET_HEADERS
+                    k.lower(): v for k, v in request.headers.items() if not is_credential_name(k)
                 },
             )
         )
@@ -350,6 +362,9 @@ class EmbeddedServer:
             return _auth_error(fmt, request_id)
         if body is None or not isinstance(body.get("messages"), list) or not body["messages"]:
             message = "the body must be a JSON object with a non-empty 'messages' list"
+            return _error_response(fmt, 400, message, request_id)
+        if fmt.name == "anthropic" and _prefill_ends_in_whitespace(body["messages"]):
+            message = "messages: final assistant content cannot end with trailing whitespace"
             return _error_response(fmt, 400, message, request_id)
         try:
             plan = self._fault_plan(request)
@@ -382,6 +397,8 @@ class EmbeddedServer:
         plan = parse_faults(spec)
         if plan.first_attempts is not None:
             key = (spec, request.headers.get(SESSION_HEADER, ""))
+            if key not in self._attempts and len(self._attempts) >= _MAX_FAULT_COUNTERS:
+                del self._attempts[next(iter(self._attempts))]
             self._attempts[key] += 1
             if self._attempts[key] > plan.first_attempts:
                 return plan.without_faults()
@@ -481,6 +498,21 @@ class ThreadedServer:
 
 def _request_id() -> str:
     return f"req_{uuid.uuid4().hex[:24]}"
+
+
+def _prefill_ends_in_whitespace(messages: list[Any]) -> bool:
+    """Whether an Anthropic request ends with an assistant prefill that ends in whitespace,
+    which the real API rejects with a 400."""
+    last = messages[-1]
+    if not isinstance(last, Mapping) or last.get("role") != "assistant":
+        return False
+    content = last.get("content")
+    if isinstance(content, list):
+        texts = [
+            b.get("text") for b in content if isinstance(b, Mapping) and b.get("type") == "text"
+        ]
+        content = texts[-1] if texts else None
+    return isinstance(content, str) and content != content.rstrip()
 
 
 def _parse_body(raw: bytes) -> dict[str, Any] | None:

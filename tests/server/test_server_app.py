@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.request
 from typing import Any
@@ -11,9 +12,11 @@ import openai
 import pytest
 
 from streamkit.bridge import collect
+from streamkit.errors import ConnectionLostError
 from streamkit.events import StreamEvent
 from streamkit.message import build_message
 from streamkit.server import EmbeddedServer, answer_for
+from streamkit.server.app import MAX_RECORDED_REQUESTS
 from streamkit.source import stream_chat
 
 BODY: dict[str, Any] = {
@@ -186,3 +189,48 @@ def test_run_in_thread_serves_sync_clients() -> None:
         assert completion.choices[0].message.content == answer_for(BODY)
         server.close()
         server.close()
+
+
+@pytest.mark.parametrize(
+    "prefill", ["Once upon a time ", "Once upon a time\n", [{"type": "text", "text": "Once "}]]
+)
+async def test_an_anthropic_prefill_ending_in_whitespace_is_a_400_as_in_the_real_api(
+    server_url: str, prefill: Any
+) -> None:
+    body = {**BODY, "messages": [*BODY["messages"], {"role": "assistant", "content": prefill}]}
+    status, _, raw = await _post(server_url, PATHS["anthropic"], body)
+    assert status == 400
+    assert "trailing whitespace" in json.loads(raw)["error"]["message"]
+
+    stripped = {**body, "messages": [*BODY["messages"], {"role": "assistant", "content": "Once"}]}
+    assert (await _post(server_url, PATHS["anthropic"], stripped))[0] == 200
+
+
+async def test_a_cancelled_close_still_closes_every_connection() -> None:
+    server = await EmbeddedServer(rate=50).start()
+    reading = asyncio.create_task(collect(stream_chat(server.url, {**BODY, "stream": True})))
+    while not server.open_connections:
+        await asyncio.sleep(0.01)
+
+    closing = asyncio.create_task(server.aclose())
+    await asyncio.sleep(0)
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    await server.aclose()  # waits for the same close
+
+    assert server.open_connections == 0
+    with pytest.raises(ConnectionLostError):
+        await asyncio.wait_for(reading, timeout=5)
+
+
+async def test_recorded_requests_are_bounded_and_hold_no_credentials(
+    embedded_server: EmbeddedServer,
+) -> None:
+    headers = {"api-key": "sk-azure-secret", "x-goog-api-key": "g-secret", "x-trace": "t1"}
+    await _post(embedded_server.url, PATHS["openai"], BODY, headers)
+
+    (recorded,) = embedded_server.requests
+    assert recorded.headers["x-trace"] == "t1"
+    assert "sk-azure-secret" not in str(recorded) and "g-secret" not in str(recorded)
+    assert embedded_server.requests.maxlen == MAX_RECORDED_REQUESTS

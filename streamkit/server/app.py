@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import threading
 import uuid
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Self
@@ -217,7 +217,7 @@ class EmbeddedServer:
         self._closing: asyncio.Task[None] | None = None
         #: The most recent requests received (at most ``MAX_RECORDED_REQUESTS``), oldest first,
         #: without credential headers.
-        self.requests: deque[RecordedRequest] = deque(maxlen=MAX_RECORDED_REQUESTS)
+        self.requests: list[RecordedRequest] = []
 
     def __repr__(self) -> str:
         return f"EmbeddedServer(url={self.url!r}, state={self._state!r})"
@@ -349,6 +349,8 @@ class EmbeddedServer:
         request_id = _request_id()
         raw = await request.read()
         body = _parse_body(raw)
+        if len(self.requests) >= MAX_RECORDED_REQUESTS:
+            del self.requests[: len(self.requests) - MAX_RECORDED_REQUESTS + 1]
         self.requests.append(
             RecordedRequest(
                 path=request.path,

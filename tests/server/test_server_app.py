@@ -16,7 +16,6 @@ from streamkit.errors import ConnectionLostError
 from streamkit.events import StreamEvent
 from streamkit.message import build_message
 from streamkit.server import EmbeddedServer, answer_for
-from streamkit.server.app import MAX_RECORDED_REQUESTS
 from streamkit.source import stream_chat
 
 BODY: dict[str, Any] = {
@@ -233,4 +232,11 @@ async def test_recorded_requests_are_bounded_and_hold_no_credentials(
     (recorded,) = embedded_server.requests
     assert recorded.headers["x-trace"] == "t1"
     assert "sk-azure-secret" not in str(recorded) and "g-secret" not in str(recorded)
-    assert embedded_server.requests.maxlen == MAX_RECORDED_REQUESTS
+
+
+async def test_recorded_requests_keep_the_most_recent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("streamkit.server.app.MAX_RECORDED_REQUESTS", 3)
+    async with EmbeddedServer() as server:
+        for n in range(5):
+            await _post(server.url, PATHS["openai"], {**BODY, "model": f"m{n}"})
+        assert [r.body["model"] for r in server.requests] == ["m2", "m3", "m4"]

@@ -13,10 +13,10 @@ the embedded server answers non-streaming requests with them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import reduce
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeAlias
 
 import reactivex.operators as rx_ops
 from reactivex import Observable
@@ -277,21 +277,81 @@ def _input(call: ToolCall) -> dict[str, Any]:
     return call.arguments
 
 
+#: How many pieces may be appended one by one before they are merged into one string.
+_MERGE_AFTER: Final = 128
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Pieces:
+    """A text built by appending pieces; each append gives a new value that shares the old one.
+
+    Every ``_MERGE_AFTER`` appends, the pieces appended since the last merge become one string,
+    so the pieces stay few, and a text of n pieces takes O(n) time to build and to ``join``.
+    """
+
+    last: str
+    before: _Pieces | None = None
+    loose: int = 1  # how many pieces, from this one back, are not merged yet
+
+    def append(self, text: str) -> _Pieces:
+        """This text followed by ``text``."""
+        if self.loose < _MERGE_AFTER:
+            return _Pieces(text, self, self.loose + 1)
+        run = [text]
+        node: _Pieces | None = self
+        while node is not None and node.loose:
+            run.append(node.last)
+            node = node.before
+        return _Pieces("".join(reversed(run)), node, 0)
+
+    def join(self) -> str:
+        """The whole text."""
+        pieces: list[str] = []
+        node: _Pieces | None = self
+        while node is not None:
+            pieces.append(node.last)
+            node = node.before
+        return "".join(reversed(pieces))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Pieces) and self.join() == other.join()
+
+    def __repr__(self) -> str:
+        return f"_Pieces({self.join()!r})"
+
+
+#: Where a streamed text goes: a choice's ``text``, ``reasoning`` or ``refusal``, or the text or
+#: signature of one of its reasoning blocks.
+_Field: TypeAlias = Literal["text", "reasoning", "refusal", "block text", "block signature"]
+#: ``(field, choice index, reasoning block index or None)``.
+_TextKey: TypeAlias = tuple[_Field, int, int | None]
+
+
 @dataclass(frozen=True, slots=True)
 class MessageBuilder:
     """A message being folded from events: the reducer's state. Start from ``MessageBuilder()``.
+
+    A builder is never changed, so one can be the seed of any number of folds. Building the
+    message (``build()``, ``message``) takes time in proportion to its length; folding an event
+    does not.
 
     Attributes:
         invalid: what to do with a tool call whose arguments are not valid JSON: ``raise``
             ``ToolCallError`` from ``accumulate``/``build``, or ``emit``: keep it, with
             ``valid=False``.
-        message: the message so far, without the tool calls still open.
         tool_calls: the tool-call reducer's state (the calls still open).
     """
 
     invalid: InvalidArguments = "raise"
-    message: Message = field(default_factory=lambda: Message(id="", model=""))
     tool_calls: ToolCallState = field(default_factory=ToolCallState)
+    # The message so far with every streamed text left empty; the texts are kept apart.
+    _outline: Message = field(default_factory=lambda: Message(id="", model=""))
+    _texts: Mapping[_TextKey, _Pieces] = field(default_factory=dict)
+
+    @property
+    def message(self) -> Message:
+        """The message so far, without the tool calls still open."""
+        return _fill_texts(self._outline, self._texts)
 
     def build(self) -> Message:
         """The complete message: calls still open are completed, as at the end of a stream.
@@ -300,14 +360,14 @@ class MessageBuilder:
             ToolCallError: with ``invalid="raise"``, a call completed here has invalid arguments.
         """
         _, calls = flush_tool_calls(self.tool_calls)
-        message = self.message
+        outline = self._outline
         for call in calls:
-            message = _add_tool_call(message, call, self.invalid)
+            outline = _add_tool_call(outline, call, self.invalid)
         choices = tuple(
             replace(choice, tool_calls=tuple(sorted(choice.tool_calls, key=_by_index)))
-            for choice in message.choices
+            for choice in outline.choices
         )
-        return replace(message, choices=choices)
+        return _fill_texts(replace(outline, choices=choices), self._texts)
 
 
 def accumulate(state: MessageBuilder, event: StreamEvent) -> MessageBuilder:
@@ -325,6 +385,8 @@ def accumulate(state: MessageBuilder, event: StreamEvent) -> MessageBuilder:
       layer voids them and sends the answer again); id, model, role and usage stay.
     - ``Retrying`` changes nothing.
 
+    The cost of an event does not grow with the length of the message so far.
+
     Raises:
         ToolCallError: with ``state.invalid == "raise"``, a call completed by this event has
             invalid arguments.
@@ -332,21 +394,24 @@ def accumulate(state: MessageBuilder, event: StreamEvent) -> MessageBuilder:
     if isinstance(event, Retrying):
         return state
     if isinstance(event, Rewind):
-        blank = tuple(Choice(choice.index) for choice in state.message.choices)
-        return replace(
-            state,
-            message=replace(state.message, choices=blank),
-            tool_calls=ToolCallState(),
+        blank = tuple(Choice(choice.index) for choice in state._outline.choices)
+        return MessageBuilder(
+            state.invalid, ToolCallState(), replace(state._outline, choices=blank)
         )
     tool_calls, completed = step_tool_calls(state.tool_calls, event)
-    message = _apply(state.message, event, state.invalid)
+    outline = _apply(state._outline, event, state.invalid)
     for call in completed:
         if isinstance(call, ToolCall):
-            message = _add_tool_call(message, call, state.invalid)
-    return replace(state, message=message, tool_calls=tool_calls)
+            outline = _add_tool_call(outline, call, state.invalid)
+    return MessageBuilder(state.invalid, tool_calls, outline, _add_text(state._texts, event))
 
 
 def _apply(message: Message, event: StreamEvent, invalid: InvalidArguments) -> Message:
+    """``message`` with what ``event`` says, except streamed text (see ``_add_text``)."""
+    if isinstance(event, TextDelta | RefusalDelta | ToolCallDelta | ToolCallEnd):
+        return _with_choice(message, event.choice)
+    if isinstance(event, ReasoningDelta):
+        return _with_block(message, event)
     if isinstance(event, Usage):
         return replace(message, usage=_merge_usage(message.usage, event))
     if isinstance(event, StreamStart):
@@ -356,15 +421,7 @@ def _apply(message: Message, event: StreamEvent, invalid: InvalidArguments) -> M
             model=event.model or message.model,
             role=event.role or message.role,
         )
-        return _update(message, event.choice, lambda choice: choice)
-    if isinstance(event, TextDelta):
-        return _update(message, event.choice, lambda c: replace(c, text=c.text + event.text))
-    if isinstance(event, RefusalDelta):
-        return _update(
-            message, event.choice, lambda c: replace(c, refusal=(c.refusal or "") + event.text)
-        )
-    if isinstance(event, ReasoningDelta):
-        return _update(message, event.choice, lambda c: _add_reasoning(c, event))
+        return _with_choice(message, event.choice)
     if isinstance(event, Finish):
         return _update(
             message,
@@ -373,9 +430,61 @@ def _apply(message: Message, event: StreamEvent, invalid: InvalidArguments) -> M
         )
     if isinstance(event, ToolCall):
         return _add_tool_call(message, event, invalid)
-    if isinstance(event, ToolCallDelta | ToolCallEnd):
-        return _update(message, event.choice, lambda choice: choice)
     return message
+
+
+def _add_text(texts: Mapping[_TextKey, _Pieces], event: StreamEvent) -> Mapping[_TextKey, _Pieces]:
+    """``texts`` with the text ``event`` streams appended where it belongs."""
+    keys: tuple[_TextKey, ...]
+    if isinstance(event, TextDelta):
+        keys = (("text", event.choice, None),)
+    elif isinstance(event, RefusalDelta):
+        keys = (("refusal", event.choice, None),)
+    elif isinstance(event, ReasoningDelta) and event.kind == "signature":
+        keys = (("block signature", event.choice, event.index),)
+    elif isinstance(event, ReasoningDelta) and event.kind == "thinking":
+        keys = (("block text", event.choice, event.index), ("reasoning", event.choice, None))
+    elif isinstance(event, ReasoningDelta):  # redacted: not readable reasoning
+        keys = (("block text", event.choice, event.index),)
+    else:
+        return texts
+    added = dict(texts)
+    for key in keys:
+        pieces = added.get(key)
+        added[key] = _Pieces(event.text) if pieces is None else pieces.append(event.text)
+    return added
+
+
+def _fill_texts(outline: Message, texts: Mapping[_TextKey, _Pieces]) -> Message:
+    """``outline`` with its streamed texts put in."""
+    joined = {key: pieces.join() for key, pieces in texts.items()}
+
+    def fill(choice: Choice) -> Choice:
+        blocks = tuple(
+            replace(
+                block,
+                text=joined.get(("block text", choice.index, block.index), ""),
+                signature=joined.get(("block signature", choice.index, block.index), ""),
+            )
+            for block in choice.reasoning_blocks
+        )
+        return replace(
+            choice,
+            text=joined.get(("text", choice.index, None), ""),
+            reasoning=joined.get(("reasoning", choice.index, None), ""),
+            refusal=joined.get(("refusal", choice.index, None)),
+            reasoning_blocks=blocks,
+        )
+
+    return replace(outline, choices=tuple(fill(choice) for choice in outline.choices))
+
+
+def _with_choice(message: Message, index: int) -> Message:
+    """``message`` with a choice ``index``, created empty if new."""
+    for choice in message.choices:
+        if choice.index == index:
+            return message
+    return _update(message, index, lambda choice: choice)
 
 
 def _update(message: Message, index: int, change: Callable[[Choice], Choice]) -> Message:
@@ -394,22 +503,20 @@ def _by_index(item: Choice | ToolCall) -> int:
     return item.index
 
 
-def _add_reasoning(choice: Choice, event: ReasoningDelta) -> Choice:
-    blocks = list(choice.reasoning_blocks)
-    position = next((i for i, b in enumerate(blocks) if b.index == event.index), None)
-    if position is None:
-        kind: Literal["thinking", "redacted"] = (
-            "redacted" if event.kind == "redacted" else "thinking"
-        )
-        blocks.append(ReasoningBlock(event.index, kind))
-        position = len(blocks) - 1
-    block = blocks[position]
-    if event.kind == "signature":
-        blocks[position] = replace(block, signature=block.signature + event.text)
-    else:
-        blocks[position] = replace(block, text=block.text + event.text)
-    reasoning = choice.reasoning + event.text if event.kind == "thinking" else choice.reasoning
-    return replace(choice, reasoning=reasoning, reasoning_blocks=tuple(blocks))
+def _with_block(message: Message, event: ReasoningDelta) -> Message:
+    """``message`` with the reasoning block ``event`` belongs to, created empty if new."""
+    for choice in message.choices:
+        if choice.index == event.choice:
+            if any(block.index == event.index for block in choice.reasoning_blocks):
+                return message
+            break
+    kind: Literal["thinking", "redacted"] = "redacted" if event.kind == "redacted" else "thinking"
+    block = ReasoningBlock(event.index, kind)
+    return _update(
+        message,
+        event.choice,
+        lambda c: replace(c, reasoning_blocks=(*c.reasoning_blocks, block)),
+    )
 
 
 def _add_tool_call(message: Message, call: ToolCall, invalid: InvalidArguments) -> Message:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import reduce
 from typing import Any
 
 import anthropic.types
@@ -201,6 +202,55 @@ def test_the_reducer_does_not_change_the_state_it_is_given() -> None:
     accumulate(state, TextDelta("b"))
     accumulate(state, Rewind(attempt=2))
     assert state.build().text == "a"
+
+
+def test_a_long_stream_of_small_deltas_folds_into_the_whole_text() -> None:
+    letters = [chr(ord("a") + i % 26) for i in range(200_000)]
+    message = build_message([StreamStart("m", "x"), *map(TextDelta, letters)])
+    assert message.text == "".join(letters)
+
+
+def test_folds_that_share_a_long_state_keep_their_own_text() -> None:
+    shared = reduce(accumulate, [TextDelta(str(i % 10)) for i in range(1_000)], MessageBuilder())
+    before = shared.message
+    left = reduce(accumulate, [TextDelta("L")] * 300, shared)
+    right = reduce(
+        accumulate, [ReasoningDelta("r"), TextDelta("R"), Rewind(attempt=2), TextDelta("!")], shared
+    )
+    prefix = "0123456789" * 100
+    assert (shared.build().text, shared.message) == (prefix, before)
+    assert left.build().text == prefix + "L" * 300
+    assert (right.build().text, right.build().choices[0].reasoning) == ("!", "")
+
+
+def test_every_kind_of_streamed_text_lands_in_its_place() -> None:
+    events: list[StreamEvent] = [
+        ReasoningDelta("think ", index=0),
+        ReasoningDelta("more", index=0),
+        ReasoningDelta("sig", kind="signature", index=0),
+        ReasoningDelta("secret", kind="redacted", index=1),
+        ReasoningDelta("again", index=2),
+        TextDelta("a", choice=1),
+        RefusalDelta("no", choice=1),
+        TextDelta("b"),
+        RefusalDelta(", sorry", choice=1),
+        TextDelta("c", choice=1),
+    ]
+    state = reduce(accumulate, events, MessageBuilder())
+    assert state.message == build_message(events)
+    assert build_message(events).choices == (
+        Choice(
+            0,
+            text="b",
+            reasoning="think moreagain",
+            reasoning_blocks=(
+                ReasoningBlock(0, text="think more", signature="sig"),
+                ReasoningBlock(1, "redacted", text="secret"),
+                ReasoningBlock(2, text="again"),
+            ),
+        ),
+        Choice(1, text="ac", refusal="no, sorry"),
+    )
 
 
 def test_an_empty_stream_builds_an_empty_message() -> None:

@@ -22,7 +22,7 @@ from typing import Any, Final, TextIO
 import orjson
 import reactivex.operators as rx_ops
 
-from streamkit.errors import StreamkitError
+from streamkit.errors import APIStatusError, StreamkitError
 from streamkit.events import Retrying, StreamEvent
 from streamkit.operators.retry import RetryPolicy
 from streamkit.record import Recorder
@@ -114,6 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_chat(args, sys.stdout, sys.stderr))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, and keep the interpreter's final
+        # flush of stdout from failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     except _UsageError as error:
         parser.error(str(error))  # exits with 2
         raise AssertionError("unreachable") from None
@@ -155,22 +160,26 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     body = request_body(
         args.format, prompt, model=args.model, system=args.system, max_tokens=args.max_tokens
     )
+    timeouts = Timeouts(
+        connect=args.connect_timeout,
+        first_token=args.first_token_timeout,
+        idle=args.idle_timeout,
+        total=args.total_timeout,
+    )
+    if args.base_url:
+        try:
+            ChatEndpoint(args.base_url)
+        except ValueError as error:
+            raise _UsageError(f"--base-url: {error}") from None
     try:
         async with _target(args) as (base_url, api_key, headers):
             endpoint = ChatEndpoint(
-                base_url,
-                format=args.format,
-                api_key=api_key,
-                headers=headers,
-                timeouts=Timeouts(
-                    connect=args.connect_timeout,
-                    first_token=args.first_token_timeout,
-                    idle=args.idle_timeout,
-                    total=args.total_timeout,
-                ),
+                base_url, format=args.format, api_key=api_key, headers=headers, timeouts=timeouts
             )
             return await _stream(endpoint, body, args, out, err)
-    except StreamkitError as error:
+    except BrokenPipeError:
+        raise
+    except (StreamkitError, OSError) as error:
         print(f"streamkit: error: {error}", file=err, flush=True)
         return EXIT_FAILED
 
@@ -201,9 +210,10 @@ async def _stream(
     policy = RetryPolicy(max_attempts=args.max_attempts) if args.retry else None
 
     def notice(event: StreamEvent) -> None:
-        """Tell the user on stderr that the stream is being retried."""
+        """Tell the user on stderr, on a line of its own, that the stream is being retried."""
         if isinstance(event, Retrying):
-            print(f"[attempt {event.attempt} in {event.delay:.2f} s: {event.cause}]", file=err)
+            cause = _short_cause(event.cause)
+            print(f"\n[attempt {event.attempt} in {event.delay:.2f} s after {cause}]", file=err)
 
     events = endpoint.stream(body, retry=policy, resume=args.resume, tap=recorder).pipe(
         rx_ops.do_action(notice)
@@ -257,22 +267,37 @@ async def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _short_cause(error: BaseException) -> str:
+    """What went wrong, in a few words: the error's type, and the status for HTTP errors."""
+    if isinstance(error, APIStatusError):
+        return f"HTTP {error.status} {error.error_type or ''}".rstrip()
+    return type(error).__name__
+
+
+def _number(text: str, kind: type[float] | type[int]) -> float:
+    try:
+        return kind(text)
+    except ValueError:
+        noun = "a whole number" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"must be {noun}, got {text!r}") from None
+
+
 def _positive(text: str) -> float:
-    value = float(text)
+    value = _number(text, float)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
 
 
 def _non_negative(text: str) -> float:
-    value = float(text)
+    value = _number(text, float)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
     return value
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = int(_number(text, int))
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value

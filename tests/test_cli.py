@@ -110,6 +110,38 @@ def test_a_stalled_stream_times_out_with_exit_1() -> None:
     )
 
 
+def test_the_retry_notice_is_a_line_of_its_own_naming_the_cause() -> None:
+    result = run_cli(
+        "chat", "Hello", "--rate", "0", "--fault", "disconnect-after=4;first-attempts=1"
+    )
+
+    assert "\n[attempt 2 in " in result.stderr
+    assert " s after ConnectionLostError]\n" in result.stderr
+
+
+def test_an_unwritable_recording_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    result = run_cli("chat", "Hello", "--rate", "0", "--record", str(tmp_path / "no" / "x.jsonl"))
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("streamkit: error: ")
+
+
+def test_a_closed_pipe_stops_quietly() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "streamkit", "chat", "Hello", "--rate", "200"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.read(10)
+        process.stdout.close()  # as `| head -c 10` does
+        stderr = process.stderr.read().decode()
+        process.wait(timeout=30)
+
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+
+
 def test_chat_json_prints_the_final_message() -> None:
     result = run_cli("chat", "Hello", "--rate", "0", "--json", "--format", "anthropic")
 
@@ -128,6 +160,9 @@ def test_chat_json_prints_the_final_message() -> None:
         ["chat", "Hello", "--fault", "explode=1"],
         ["chat", "   "],
         ["chat", "Hello", "--base-url", "http://127.0.0.1:9", "--fault", "status=500"],
+        ["chat", "Hello", "--base-url", "not a url"],
+        ["chat", "Hello", "--rate", "abc"],
+        ["serve", "--host", "0.0.0.0"],
         ["dance"],
     ],
 )

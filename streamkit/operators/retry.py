@@ -54,9 +54,11 @@ ResumeMode = Literal["continue", "restart", "none"]
 def is_retryable(error: BaseException) -> bool:
     """Whether sending the same request again may succeed.
 
-    Retryable: connection failures and losses, every timeout, HTTP 408/409/429/500/502/503/504/529
-    and in-stream ``overloaded_error`` / ``api_error`` events. Not retryable: other 4xx statuses,
-    protocol errors (the server would repeat them), and anything that is not a streamkit error.
+    Retryable: connection failures and losses, every timeout, HTTP 408/409/429/500/502/503/504/529,
+    in-stream ``overloaded_error`` / ``api_error`` events, and a ``MalformedEventError`` (one
+    corrupted event). Not retryable: other 4xx statuses, the other protocol errors (oversized
+    events, tool arguments that are not JSON: the server would repeat them), and anything that is
+    not a streamkit error.
     """
     return isinstance(error, StreamkitError) and error.retryable
 

@@ -21,6 +21,7 @@ from typing import Any, Final, Literal, TypeAlias
 import reactivex.operators as rx_ops
 from reactivex import Observable
 
+from streamkit._pieces import Pieces
 from streamkit.errors import ToolCallError, truncate
 from streamkit.events import (
     Finish,
@@ -277,49 +278,6 @@ def _input(call: ToolCall) -> dict[str, Any]:
     return call.arguments
 
 
-#: How many pieces may be appended one by one before they are merged into one string.
-_MERGE_AFTER: Final = 128
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _Pieces:
-    """A text built by appending pieces; each append gives a new value that shares the old one.
-
-    Every ``_MERGE_AFTER`` appends, the pieces appended since the last merge become one string,
-    so the pieces stay few, and a text of n pieces takes O(n) time to build and to ``join``.
-    """
-
-    last: str
-    before: _Pieces | None = None
-    loose: int = 1  # how many pieces, from this one back, are not merged yet
-
-    def append(self, text: str) -> _Pieces:
-        """This text followed by ``text``."""
-        if self.loose < _MERGE_AFTER:
-            return _Pieces(text, self, self.loose + 1)
-        run = [text]
-        node: _Pieces | None = self
-        while node is not None and node.loose:
-            run.append(node.last)
-            node = node.before
-        return _Pieces("".join(reversed(run)), node, 0)
-
-    def join(self) -> str:
-        """The whole text."""
-        pieces: list[str] = []
-        node: _Pieces | None = self
-        while node is not None:
-            pieces.append(node.last)
-            node = node.before
-        return "".join(reversed(pieces))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Pieces) and self.join() == other.join()
-
-    def __repr__(self) -> str:
-        return f"_Pieces({self.join()!r})"
-
-
 #: Where a streamed text goes: a choice's ``text``, ``reasoning`` or ``refusal``, or the text or
 #: signature of one of its reasoning blocks.
 _Field: TypeAlias = Literal["text", "reasoning", "refusal", "block text", "block signature"]
@@ -346,7 +304,7 @@ class MessageBuilder:
     tool_calls: ToolCallState = field(default_factory=ToolCallState)
     # The message so far with every streamed text left empty; the texts are kept apart.
     _outline: Message = field(default_factory=lambda: Message(id="", model=""))
-    _texts: Mapping[_TextKey, _Pieces] = field(default_factory=dict)
+    _texts: Mapping[_TextKey, Pieces] = field(default_factory=dict)
 
     @property
     def message(self) -> Message:
@@ -433,7 +391,7 @@ def _apply(message: Message, event: StreamEvent, invalid: InvalidArguments) -> M
     return message
 
 
-def _add_text(texts: Mapping[_TextKey, _Pieces], event: StreamEvent) -> Mapping[_TextKey, _Pieces]:
+def _add_text(texts: Mapping[_TextKey, Pieces], event: StreamEvent) -> Mapping[_TextKey, Pieces]:
     """``texts`` with the text ``event`` streams appended where it belongs."""
     keys: tuple[_TextKey, ...]
     if isinstance(event, TextDelta):
@@ -451,11 +409,11 @@ def _add_text(texts: Mapping[_TextKey, _Pieces], event: StreamEvent) -> Mapping[
     added = dict(texts)
     for key in keys:
         pieces = added.get(key)
-        added[key] = _Pieces(event.text) if pieces is None else pieces.append(event.text)
+        added[key] = Pieces(event.text) if pieces is None else pieces.append(event.text)
     return added
 
 
-def _fill_texts(outline: Message, texts: Mapping[_TextKey, _Pieces]) -> Message:
+def _fill_texts(outline: Message, texts: Mapping[_TextKey, Pieces]) -> Message:
     """``outline`` with its streamed texts put in."""
     joined = {key: pieces.join() for key, pieces in texts.items()}
 

@@ -32,6 +32,7 @@ import orjson
 from reactivex import Observable, abc
 from reactivex.disposable import SingleAssignmentDisposable
 
+from streamkit._pieces import Pieces
 from streamkit.errors import ToolCallError, truncate
 from streamkit.events import (
     Finish,
@@ -93,39 +94,46 @@ class PartialToolCall:
         choice: the choice it belongs to.
         id: the call id, from the first fragment that carried one.
         name: the tool name, from the first fragment that carried one.
-        arguments: the JSON text received so far.
         received_at: when its latest fragment arrived.
+        arguments: (property) the JSON text received so far.
     """
 
     index: int
     choice: int
     id: str = ""
     name: str = ""
-    arguments: str = ""
     received_at: float = 0.0
+    fragments: Pieces = field(default_factory=lambda: Pieces(""), repr=False)
+
+    @property
+    def arguments(self) -> str:
+        """The JSON text received so far."""
+        return self.fragments.join()
 
     def extend(self, delta: ToolCallDelta) -> PartialToolCall:
         """This call with ``delta`` appended; ``id`` and ``name`` keep their first non-empty value.
 
         Some OpenAI-compatible servers repeat ``id`` and ``name`` on every fragment, so a later
-        value never overrides or extends an earlier one.
+        value never overrides or extends an earlier one. Appending takes constant time, however
+        long the arguments grow.
         """
         return replace(
             self,
             id=self.id or delta.id or "",
             name=self.name or delta.name or "",
-            arguments=self.arguments + delta.arguments,
+            fragments=self.fragments.append(delta.arguments),
             received_at=delta.received_at,
         )
 
     def complete(self, received_at: float) -> ToolCall:
         """The finished call, with its arguments parsed (``valid=False`` when they do not parse)."""
-        valid, arguments = parse_arguments(self.arguments)
+        raw_arguments = self.arguments
+        valid, arguments = parse_arguments(raw_arguments)
         return ToolCall(
             id=self.id,
             name=self.name,
             arguments=arguments,
-            raw_arguments=self.arguments,
+            raw_arguments=raw_arguments,
             index=self.index,
             choice=self.choice,
             valid=valid,
@@ -134,13 +142,14 @@ class PartialToolCall:
 
     def preview(self) -> ToolCallPreview:
         """What is known of the call so far."""
+        raw_arguments = self.arguments
         return ToolCallPreview(
             index=self.index,
             choice=self.choice,
             id=self.id,
             name=self.name,
-            arguments=parse_partial_json(self.arguments),
-            raw_arguments=self.arguments,
+            arguments=parse_partial_json(raw_arguments),
+            raw_arguments=raw_arguments,
         )
 
 

@@ -158,11 +158,16 @@ class Finish(_Event):
 
 @dataclass(frozen=True, slots=True)
 class Retrying(_Event):
-    """The retry layer is about to try again after ``delay`` seconds because of ``cause``."""
+    """The retry layer is about to try again after ``delay`` seconds because of ``cause``.
+
+    ``continued`` is True when the next attempt continues the delivered partial answer instead
+    of repeating it (``resume="continue"``): its text, and its ``Usage``, cover only the rest.
+    """
 
     attempt: int
     delay: float
     cause: BaseException = field(compare=False)
+    continued: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ import base64
 import binascii
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Self, cast
@@ -35,6 +35,7 @@ from typing import Any, Final, Self, cast
 import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SerialDisposable
+from reactivex.scheduler import VirtualTimeScheduler
 
 from streamkit.errors import ProtocolError
 from streamkit.events import StreamEvent
@@ -261,8 +262,11 @@ def replay(
     original pace divided by it (``2.0`` is twice as fast), on ``scheduler`` (else the
     subscriber's, else the running asyncio loop's): a chunk recorded at ``t`` is emitted
     ``t / speed`` seconds after the subscription. Events are stamped ``received_at`` = the
-    subscription's time plus ``t / speed`` (``t`` at full speed), so metrics computed from a
-    fast replay show the original timing. Disposing stops the replay.
+    subscription's time plus ``t / speed`` (``t`` when ``speed`` is None), on the clock the live
+    source stamps with and ``ProgressMeter`` measures with: ``time.monotonic``, or the virtual
+    clock of a test ``scheduler``. So ``measure_progress`` gives the replayed run's timing scaled
+    by ``speed``, and for a fast replay the original run's timing up to its last event, though
+    its events come at once. Disposing stops the replay.
 
     Args:
         path: the recording.
@@ -315,8 +319,7 @@ def _play_response(
     ) -> abc.DisposableBase:
         player = _Player(format, chunks, observer, max_event_bytes)
         if speed is None:
-            start = now_seconds(scheduler) if scheduler is not None else time.monotonic()
-            player.play_all(start)
+            player.play_all(_stamp_clock(scheduler)())
             return Disposable(player.stop)
         return player.schedule(resolve_scheduler(scheduler, subscribe_scheduler), speed)
 
@@ -362,6 +365,18 @@ def _play_attempts(
     return Observable(subscribe)
 
 
+def _stamp_clock(scheduler: abc.SchedulerBase | None) -> Callable[[], float]:
+    """The clock replayed events are stamped on: the live source's and ``ProgressMeter``'s.
+
+    That is ``time.monotonic``, unless ``scheduler`` keeps virtual time (a test scheduler), whose
+    clock then stands for it. A real scheduler's ``now`` is wall-clock time, another timebase.
+    """
+    if isinstance(scheduler, VirtualTimeScheduler):
+        virtual = scheduler
+        return lambda: now_seconds(virtual)
+    return time.monotonic
+
+
 class _Player:
     """One subscription's replay: feeds chunks to a fresh decoder and emits what comes out."""
 
@@ -389,7 +404,7 @@ class _Player:
 
     def schedule(self, scheduler: abc.SchedulerBase, speed: float) -> abc.DisposableBase:
         origin = scheduler.now
-        start = now_seconds(scheduler)
+        start = _stamp_clock(scheduler)()
         pending = SerialDisposable()
 
         def step(index: int) -> None:

@@ -221,3 +221,24 @@ def _tool(fmt: FormatName, name: str) -> dict[str, Any]:
     if fmt == "openai":
         return {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}
     return {"name": name, "input_schema": {"type": "object"}}
+
+
+async def test_replayed_times_are_on_the_clock_the_progress_meter_uses(tmp_path: Path) -> None:
+    from streamkit.operators.progress import measure_progress
+
+    path = tmp_path / "meter.jsonl"
+    data = _openai_bytes(SCRIPT)
+    _write(path, [(0.0, data[0]), (1.0, data[1]), (2.0, data[2]), (3.0, data[3])])
+    fast = measure_progress()  # time.monotonic, like the live source
+    await collect(replay(path).pipe(fast))
+    stats = fast.meter.summary
+    assert stats is not None and stats.ttft is not None
+    # the recorded timing, though emitted at once: first text at 1 s, the last event at 2 s
+    # (the end marker at 3 s makes no event)
+    assert 1.0 <= stats.ttft < 1.5 and 2.0 <= stats.elapsed < 2.5
+    timed = measure_progress()
+    _write(path, [(0.0, data[0]), (0.01, data[1]), (0.02, data[2]), (0.03, data[3])])
+    await collect(replay(path, speed=3.0).pipe(timed))  # on the running asyncio loop
+    stats = timed.meter.summary
+    assert stats is not None and stats.ttft is not None
+    assert 0.0 < stats.ttft < 1.0 and 0.01 <= stats.elapsed < 2.0  # not wall-clock seconds

@@ -14,7 +14,11 @@ Definitions (all times in seconds, relative to the subscription):
 - ``tokens``: the estimate (``ceil(characters / 4)``, the usual rule of thumb for English with
   BPE tokenizers) or the sum of an injected ``tokenizer`` over the chunks; once the server reports
   ``Usage.output_tokens`` that number replaces the count, and chunks after the report add to it
-  (Anthropic reports a provisional count when the message starts and the final one at the end);
+  (Anthropic reports a provisional count when the message starts and the final one at the end).
+  After a retry that continues the partial answer (``Retrying.continued``, ``resume="continue"``)
+  the server's count covers only the continuation, so the tokens counted up to the retry are kept
+  and the continuation's add to them; after a restart the new attempt's report covers the whole
+  answer again and replaces the count;
 - ``tokens_per_second``: ``tokens / (elapsed - ttft)``, the generation rate once the first chunk
   arrived, so connection set-up and prompt processing do not dilute it; None before two distinct
   instants are known;
@@ -22,11 +26,15 @@ Definitions (all times in seconds, relative to the subscription):
   smallest gap with at least p % of the gaps at or below it). The gaps are kept in full up to
   ``max_gaps``; beyond that a uniform reservoir sample of that size (seeded, so reruns agree)
   stands for them; ``latency_max`` is always exact;
-- everything received counts: a ``Rewind`` does not take back the chunks before it.
+- everything received counts: a ``Rewind`` does not take back the chunks before it;
+- ``elapsed``: from the subscription to the end of the stream (or to now), but never less than
+  to the latest event's ``received_at``.
 
 Times come from each event's ``received_at`` (stamped by the source, so metrics need no second
 clock) and from the injected ``clock`` (``time.monotonic`` by default, which is what the source
-stamps with) where an event has none and for the start and end of the stream. The accounting is
+and ``streamkit.record.replay`` stamp with) where an event has none and for the start and end of
+the stream. A fast replay (``speed=None``) stamps the recorded timing although it emits at once,
+so its statistics show the original run's timing. The accounting is
 plain code, ``StatsAccumulator``, tested without Rx.
 """
 
@@ -104,8 +112,10 @@ class StreamStats:
     Attributes:
         chunks: content-carrying events received.
         characters: characters of content received.
-        tokens: output tokens (estimated, counted, or reported by the server).
-        tokens_source: ``estimate``, ``tokenizer`` or ``usage`` (the last report is final).
+        tokens: output tokens (estimated, counted, or reported by the server), of every attempt
+            a continued retry kept (see the module docstring).
+        tokens_source: ``estimate``, ``tokenizer`` or ``usage`` (the last report is final, and
+            no tokens before a continued retry were estimated).
         input_tokens: prompt tokens, when the server reported them.
         ttft: seconds to the first chunk; None before it.
         elapsed: seconds since the subscription (to the end, once ended).
@@ -242,9 +252,14 @@ class StatsAccumulator:
         self._counted = 0  # tokenizer sum (estimate: derived from characters)
         self._usage_tokens: int | None = None
         self._counted_at_usage = 0
+        # Tokens of the attempts before a continued retry, and the count they were frozen at.
+        self._base_tokens = 0
+        self._base_exact = True
+        self._counted_at_base = 0
         self._input_tokens: int | None = None
         self._first: float | None = None
         self._last: float | None = None
+        self._latest: float | None = None  # the latest time any event was received
         self._gaps: list[float] = []
         self._gaps_seen = 0
         self._gap_max: float | None = None
@@ -265,8 +280,11 @@ class StatsAccumulator:
     def step(self, event: StreamEvent, now: float) -> StatsAccumulator:
         """Account for one event received at ``now``; returns self, for ``functools.reduce``."""
         self._bytes += event.wire_bytes
+        self._latest = now if self._latest is None else max(self._latest, now)
         if isinstance(event, Retrying):
             self._retries += 1
+            if event.continued:
+                self._freeze_base()
         elif isinstance(event, Finish):
             self._finish_reason = event.reason
         elif isinstance(event, Usage):
@@ -283,12 +301,16 @@ class StatsAccumulator:
     def end(self, now: float, *, completed: bool = True) -> None:
         """The stream ended at ``now``: completed, or failed / cancelled (``completed=False``)."""
         if self._ended_at is None:
-            self._ended_at = now
+            self._ended_at = self._at_least_latest(now)
             self._completed = completed
 
     def stats(self, now: float) -> StreamStats:
-        """The statistics as of ``now`` (ignored once ended: the end time is used)."""
-        end = self._ended_at if self._ended_at is not None else now
+        """The statistics as of ``now`` (ignored once ended: the end time is used).
+
+        A ``now`` before the latest event's time counts as that time: events may carry times
+        ahead of the clock (a fast replay stamps the recorded timing).
+        """
+        end = self._ended_at if self._ended_at is not None else self._at_least_latest(now)
         elapsed = max(0.0, end - self.started_at)
         tokens = self._tokens()
         ttft = None if self._first is None else self._first - self.started_at
@@ -319,6 +341,16 @@ class StatsAccumulator:
 
     # --- internals ---
 
+    def _at_least_latest(self, now: float) -> float:
+        return now if self._latest is None else max(now, self._latest)
+
+    def _freeze_base(self) -> None:
+        """The next attempt continues the answer: what was counted so far stays, later add."""
+        self._base_exact = self._source() == "usage"
+        self._base_tokens = self._tokens()
+        self._usage_tokens = None
+        self._counted_at_base = self._count()
+
     def _chunk(self, content: str, now: float) -> None:
         self._chunks += 1
         self._characters += len(content)
@@ -338,11 +370,15 @@ class StatsAccumulator:
 
     def _tokens(self) -> int:
         if self._usage_tokens is None:
-            return self._count()
-        return self._usage_tokens + self._count() - self._counted_at_usage
+            return self._base_tokens + self._count() - self._counted_at_base
+        return self._base_tokens + self._usage_tokens + self._count() - self._counted_at_usage
 
     def _source(self) -> TokensSource:
-        if self._usage_tokens is not None and self._count() == self._counted_at_usage:
+        if (
+            self._usage_tokens is not None
+            and self._count() == self._counted_at_usage
+            and self._base_exact
+        ):
             return "usage"
         return "estimate" if self._tokenizer is None else "tokenizer"
 
@@ -381,8 +417,10 @@ class ProgressMeter:
     """Live statistics of the stream that ``measure_progress`` feeds it.
 
     Read ``snapshot()`` at any time, subscribe to ``updates()`` for a throttled live feed, or wait
-    for the final ``summary``. A meter follows one stream at a time: subscribing the measured
-    pipeline again starts over. Safe to read from other threads.
+    for the final ``summary``. A meter follows one run at a time: each subscription of the
+    measured pipeline starts a fresh run, and a meter can be reused for run after run (an
+    ``updates()`` feed subscribed between two runs follows the next one). Safe to read from
+    other threads.
 
     Args:
         tokenizer: counts tokens in a piece of text; the estimate by default.
@@ -396,7 +434,10 @@ class ProgressMeter:
         self._lock = threading.RLock()
         self._accumulator: StatsAccumulator | None = None
         self._summary: StreamStats | None = None
+        # Called with the summary when the current run ends.
         self._listeners: list[Callable[[StreamStats], None]] = []
+        # Called when the next run starts (``updates()`` subscribed while no run is active).
+        self._starters: list[Callable[[], None]] = []
 
     def snapshot(self) -> StreamStats:
         """The statistics now (empty before the measured stream is subscribed)."""
@@ -407,18 +448,29 @@ class ProgressMeter:
 
     @property
     def summary(self) -> StreamStats | None:
-        """The final statistics once the stream ended (completed, failed or disposed), else None."""
+        """The final statistics once the run ended (completed, failed or disposed), else None.
+
+        None again while a new run is going on.
+        """
         with self._lock:
             return self._summary
+
+    @property
+    def running(self) -> bool:
+        """Whether a measured stream is going on (subscribed and not ended)."""
+        with self._lock:
+            return self._accumulator is not None and not self._accumulator.ended
 
     def updates(
         self, interval: float = 0.5, *, scheduler: abc.SchedulerBase | None = None
     ) -> Observable[StreamStats]:
-        """Snapshots every ``interval`` seconds while the stream runs, then the final one.
+        """Snapshots every ``interval`` seconds while a run goes on, then the final one.
 
-        Completes right after the final snapshot, which is the ``summary``; subscribed after the
-        stream ended, it emits the summary alone. Ticks run on ``scheduler``, else the
-        subscriber's, else the running asyncio loop's; disposing stops them.
+        Follows the current run, or, subscribed while none is going on (before the measured
+        stream is subscribed, or between two runs), the next one: the ticks start with it.
+        Completes right after the final snapshot, which is that run's ``summary``; for a run that
+        already ended, read ``summary``. Ticks run on ``scheduler``, else the subscriber's, else
+        the running asyncio loop's; disposing stops them.
 
         Raises:
             ValueError: ``interval`` is not positive.
@@ -456,22 +508,31 @@ class ProgressMeter:
                     observer.on_next(self.snapshot())
                     ticks.disposable = timer.schedule_relative(interval, lambda *_: tick())
 
+            def start() -> None:
+                with lock:
+                    if not stopped:
+                        ticks.disposable = timer.schedule_relative(interval, lambda *_: tick())
+                summary = self._add_listener(final)
+                if summary is not None:  # the run ended already
+                    final(summary)
+
             def stop() -> None:
                 nonlocal stopped
-                stopped = True
+                with lock:
+                    stopped = True
                 self._remove_listener(final)
+                self._remove_starter(start)
 
-            summary = self._add_listener(final)
-            if summary is not None:
-                final(summary)
-                return Disposable()
-            ticks.disposable = timer.schedule_relative(interval, lambda *_: tick())
+            self._on_next_run(start)
             return CompositeDisposable(Disposable(stop), ticks)
 
         return Observable(subscribe)
 
     async def wait(self) -> StreamStats:
-        """Wait until the measured stream ends; return the summary."""
+        """Wait until the current run ends (or the first one, before any); return its summary.
+
+        Between runs, the last run's summary is returned at once.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[StreamStats] = loop.create_future()
 
@@ -488,32 +549,40 @@ class ProgressMeter:
 
     # --- fed by measure_progress ---
 
-    def _begin(self, clock: Clock | None, tokenizer: Tokenizer | None) -> None:
+    def _begin(self, clock: Clock | None, tokenizer: Tokenizer | None) -> StatsAccumulator:
+        """Start a fresh run; returns its accumulator, which names the run to ``_step``/``_end``."""
         with self._lock:
             if clock is not None:
                 self._clock = clock
             self._summary = None
-            self._accumulator = StatsAccumulator(self._clock(), tokenizer or self._tokenizer)
+            accumulator = StatsAccumulator(self._clock(), tokenizer or self._tokenizer)
+            self._accumulator = accumulator
+            starters, self._starters = self._starters, []
+        for start in starters:
+            start()
+        return accumulator
 
-    def _step(self, event: StreamEvent) -> None:
+    def _step(self, run: StatsAccumulator, event: StreamEvent) -> None:
         with self._lock:
-            if self._accumulator is not None and not self._accumulator.ended:
-                self._accumulator.step(event, event.received_at or self._clock())
+            if run is self._accumulator and not run.ended:
+                run.step(event, event.received_at or self._clock())
 
-    def _end(self, *, completed: bool) -> None:
+    def _end(self, run: StatsAccumulator, *, completed: bool) -> None:
         with self._lock:
-            accumulator = self._accumulator
-            if accumulator is None or accumulator.ended:
-                return
+            if run is not self._accumulator or run.ended:
+                return  # a run that a newer subscription replaced ends with it
             now = self._clock()
-            accumulator.end(now, completed=completed)
-            self._summary = summary = accumulator.stats(now)
+            run.end(now, completed=completed)
+            self._summary = summary = run.stats(now)
             listeners, self._listeners = self._listeners, []
         for listener in listeners:
             listener(summary)
 
     def _add_listener(self, listener: Callable[[StreamStats], None]) -> StreamStats | None:
-        """Register for the summary; returns it instead when the stream already ended."""
+        """Register for the current run's summary; returns it instead when no run is going on.
+
+        Before any run the listener waits for the first one's summary.
+        """
         with self._lock:
             if self._summary is not None:
                 return self._summary
@@ -524,6 +593,20 @@ class ProgressMeter:
         with self._lock:
             if listener in self._listeners:
                 self._listeners.remove(listener)
+
+    def _on_next_run(self, start: Callable[[], None]) -> None:
+        """Call ``start`` now if a run is going on, else when the next one begins."""
+        with self._lock:
+            waiting = not self.running
+            if waiting:
+                self._starters.append(start)
+        if not waiting:
+            start()
+
+    def _remove_starter(self, start: Callable[[], None]) -> None:
+        with self._lock:
+            if start in self._starters:
+                self._starters.remove(start)
 
 
 def _set_result(future: asyncio.Future[StreamStats], summary: StreamStats) -> None:
@@ -547,22 +630,24 @@ class ProgressOperator:
         def subscribe(
             observer: abc.ObserverBase[StreamEvent], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            meter._begin(self._clock, self._tokenizer)
+            run = meter._begin(self._clock, self._tokenizer)
 
             def on_next(event: StreamEvent) -> None:
-                meter._step(event)
+                meter._step(run, event)
                 observer.on_next(event)
 
             def on_error(error: Exception) -> None:
-                meter._end(completed=False)
+                meter._end(run, completed=False)
                 observer.on_error(error)
 
             def on_completed() -> None:
-                meter._end(completed=True)
+                meter._end(run, completed=True)
                 observer.on_completed()
 
             upstream = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-            return CompositeDisposable(upstream, Disposable(lambda: meter._end(completed=False)))
+            return CompositeDisposable(
+                upstream, Disposable(lambda: meter._end(run, completed=False))
+            )
 
         return Observable(subscribe)
 

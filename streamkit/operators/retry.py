@@ -405,7 +405,11 @@ def retry_with_backoff(
                     observer.on_error(_exhausted(f"the {deadline:g} s deadline passed", causes))
                     return
                 attempt += 1
-                observer.on_next(Retrying(attempt=attempt, delay=delay, cause=error))
+                continued = resume == "continue" and continuation is not None
+                continued = continued and bool(ledger.partial_text())  # as next_attempt decides
+                observer.on_next(
+                    Retrying(attempt=attempt, delay=delay, cause=error, continued=continued)
+                )
                 # Assign before scheduling: a scheduler that runs the action at once starts the
                 # next attempt inside schedule_relative(), and that must not be disposed after.
                 wait = SingleAssignmentDisposable()

@@ -49,6 +49,7 @@ import streamkit as sk
 from streamkit import operators as sk_ops
 from streamkit import sinks
 from streamkit.formats import FormatName
+from streamkit.operators.progress import StatsAccumulator
 from streamkit.server import EmbeddedServer, answer_for, tokens
 
 FORMATS: tuple[FormatName, ...] = ("openai", "anthropic")
@@ -205,6 +206,16 @@ def output_before_retry(outcome: Outcome) -> int:
     return len(tokens(text)) + fragments
 
 
+def tokens_before_retry(outcome: Outcome) -> int:
+    """The meter's count of the events before the first retry, measured on their own."""
+    events = outcome.events
+    cut = next(i for i, event in enumerate(events) if isinstance(event, sk.Retrying))
+    before = StatsAccumulator(started_at=0.0)
+    for event in events[:cut]:
+        before.step(event, now=0.0)
+    return before.stats(now=0.0).tokens
+
+
 def assert_branches_agree(outcome: Outcome) -> None:
     """The text paths join to the message text; the meter counts what the server reported."""
     message, stats = outcome.message, outcome.stats
@@ -212,8 +223,13 @@ def assert_branches_agree(outcome: Outcome) -> None:
     assert all(outcome.buffered), "buffer_text emitted an empty string"
     assert "".join(outcome.smoothed) == message.text
     assert [unit for unit in outcome.smoothed if not WORD.fullmatch(unit)] == []
-    assert stats.tokens == output_tokens(message)
-    assert stats.tokens_source == "usage"
+    if any(retry.continued for retry in retries(outcome)):
+        # The continuation's usage covers only the rest: the meter adds it to what it counted
+        # before the retry.
+        assert stats.tokens == tokens_before_retry(outcome) + output_tokens(message)
+    else:
+        assert stats.tokens == output_tokens(message)
+        assert stats.tokens_source == "usage"
     assert stats.finished
     assert stats.finish_reason == message.finish_reason
     assert stats.retries == len(retries(outcome))

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import reactivex
+from reactivex.subject import Subject
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.recorded import Recorded
 
@@ -284,15 +285,42 @@ def test_updates_are_throttled_and_end_with_the_summary() -> None:
     assert seen[2].value.value == measure.meter.summary
 
 
-def test_updates_after_the_end_emit_the_summary_alone() -> None:
-    meter = ProgressMeter(clock=lambda: 0.0)
-    reactivex.of(TextDelta("x")).pipe(measure_progress(meter)).subscribe()
-    got: list[StreamStats] = []
-    done: list[bool] = []
-    meter.updates(1.0).subscribe(got.append, on_completed=lambda: done.append(True))
-    assert got == [meter.summary] and done == [True]
+def test_updates_between_runs_follow_the_next_run() -> None:
+    scheduler = TestScheduler()
+    meter = ProgressMeter(clock=lambda: scheduler.clock)
+    reactivex.of(TextDelta("x")).pipe(measure_progress(meter)).subscribe()  # run 1, ended
+    assert not meter.running and meter.summary is not None
+    seen: list[tuple[float, Any]] = []
+    meter.updates(2.0).subscribe(
+        lambda s: seen.append((scheduler.clock, (s.characters, s.chunks))),
+        on_completed=lambda: seen.append((scheduler.clock, "done")),
+        scheduler=scheduler,
+    )
+    scheduler.advance_to(10)
+    assert seen == []  # nothing from run 1: no ticks while no run goes on
+    run2 = scheduler.create_cold_observable(
+        on_next(1, TextDelta("abcd")), on_next(3, TextDelta("efgh")), on_completed(5)
+    )
+    scheduler.schedule_absolute(20, lambda *_: run2.pipe(measure_progress(meter)).subscribe())
+    scheduler.start(lambda: reactivex.never(), created=0, subscribed=0, disposed=100)
+    assert seen == [(22, (4, 1)), (24, (8, 2)), (25, (8, 2)), (25, "done")]
+    assert meter.summary is not None and (meter.summary.chunks, meter.summary.elapsed) == (2, 5)
     with pytest.raises(ValueError, match="interval"):
         meter.updates(0)
+
+
+def test_a_run_replaced_by_a_newer_subscription_does_not_end_it() -> None:
+    first: Subject[Any] = Subject()
+    second: Subject[Any] = Subject()
+    meter = ProgressMeter(clock=lambda: 0.0)
+    first.pipe(measure_progress(meter)).subscribe()
+    second.pipe(measure_progress(meter)).subscribe()
+    first.on_next(TextDelta("old"))
+    first.on_completed()
+    assert meter.running and meter.summary is None
+    second.on_next(TextDelta("new!"))
+    second.on_completed()
+    assert meter.summary is not None and meter.summary.characters == 4
 
 
 async def test_wait_returns_the_summary_from_the_asyncio_loop() -> None:
@@ -345,3 +373,94 @@ def test_plot_without_matplotlib_says_what_to_install(monkeypatch: pytest.Monkey
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"pip install streamkit\[plot\]"):
         StreamStats().plot()
+
+
+# --- tokens across retries -----------------------------------------------------------------------
+
+LOST = ConnectionError("lost")
+
+
+def test_a_continued_retry_keeps_the_tokens_counted_before_it() -> None:
+    acc = feed(
+        StatsAccumulator(started_at=0.0),
+        [
+            (1.0, TextDelta("abcdefgh")),  # 2 estimated
+            (2.0, Retrying(2, 0.0, LOST, continued=True)),
+            (3.0, TextDelta("ijkl")),  # the continuation: 1 estimated
+        ],
+    )
+    assert (acc.stats(3.0).tokens, acc.stats(3.0).tokens_source) == (3, "estimate")
+    acc.step(Usage(9, 5), 4.0)  # the server counts the continuation only
+    assert (acc.stats(4.0).tokens, acc.stats(4.0).tokens_source) == (7, "estimate")
+
+
+def test_reported_tokens_before_a_continued_retry_stay_exact() -> None:
+    acc = feed(
+        StatsAccumulator(started_at=0.0),
+        [
+            (1.0, TextDelta("abcdefgh")),
+            (1.5, Usage(output_tokens=10)),
+            (2.0, Retrying(2, 0.0, LOST, continued=True)),
+            (3.0, TextDelta("ijkl")),
+            (4.0, Usage(output_tokens=4)),
+            (5.0, Retrying(3, 0.0, LOST, continued=True)),
+            (6.0, Usage(output_tokens=1)),
+        ],
+    )
+    assert (acc.stats(6.0).tokens, acc.stats(6.0).tokens_source) == (15, "usage")
+
+
+def test_a_restart_reports_the_whole_answer_again() -> None:
+    acc = feed(
+        StatsAccumulator(started_at=0.0),
+        [
+            (1.0, TextDelta("abcdefgh")),
+            (1.5, Usage(output_tokens=10)),
+            (2.0, Retrying(2, 0.0, LOST)),
+            (3.0, TextDelta("ijkl")),
+            (4.0, Usage(output_tokens=12)),
+        ],
+    )
+    assert (acc.stats(4.0).tokens, acc.stats(4.0).tokens_source) == (12, "usage")
+
+
+def test_measured_continue_retry_counts_every_attempt() -> None:
+    from reactivex import Observable
+
+    from streamkit.errors import ConnectionLostError
+    from streamkit.events import StreamEvent
+    from streamkit.operators.retry import RetryPolicy, retry_with_backoff
+
+    scheduler = TestScheduler()
+    first = scheduler.create_cold_observable(
+        on_next(1, StreamStart("m1", "m")),
+        on_next(2, TextDelta("one two three four")),  # 18 characters
+        on_error(3, ConnectionLostError("lost")),
+    )
+
+    def continuation(partial: str) -> Observable[StreamEvent]:
+        assert partial == "one two three four"
+        return scheduler.create_cold_observable(
+            on_next(1, StreamStart("m2", "m")),
+            on_next(2, TextDelta(" five")),
+            on_next(3, Finish("stop", "stop")),
+            on_next(4, Usage(7, 2)),  # the continuation's own output only
+            on_completed(5),
+        )
+
+    retried = first.pipe(
+        retry_with_backoff(
+            RetryPolicy(max_attempts=2, base_delay=0.0),
+            resume="continue",
+            continuation=continuation,
+            scheduler=scheduler,
+        )
+    )
+    measure = measure_progress(clock=virtual_clock(scheduler))
+    observer = scheduler.start(lambda: retried.pipe(measure))
+    events = [m.value.value for m in observer.messages if m.value.kind == "N"]
+    retrying = [e for e in events if isinstance(e, Retrying)]
+    assert [r.continued for r in retrying] == [True]
+    summary = measure.meter.summary
+    assert summary is not None
+    assert (summary.tokens, summary.retries, summary.finished) == (5 + 2, 1, True)

@@ -32,6 +32,7 @@ __all__ = ["Unit", "smooth", "split_units", "text"]
 Unit = Literal["words", "lines"]
 
 _WORD = re.compile(r"\s*\S+")
+_LINE = re.compile(r"[^\n]*\n")  # only "\n" ends a line, unlike str.splitlines
 
 
 def text(choice: int = 0) -> Operator[StreamEvent, str]:
@@ -80,7 +81,7 @@ def split_units(buffered: str, unit: Unit) -> tuple[list[str], str]:
     """
     if unit == "lines":
         end = buffered.rfind("\n") + 1
-        return buffered[:end].splitlines(keepends=True), buffered[end:]
+        return _LINE.findall(buffered[:end]), buffered[end:]
     units: list[str] = []
     end = 0
     for match in _WORD.finditer(buffered):

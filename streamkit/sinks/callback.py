@@ -59,8 +59,7 @@ class StreamHandle:
 
         A pending ``wait()`` raises ``asyncio.CancelledError``, as awaiting a cancelled future does.
         """
-        if self._settle():
-            self._disposed = True
+        if self._settle(disposed=True):
             for waiter in self._take_waiters():
                 _call_in_loop(waiter, waiter.cancel)
 
@@ -92,11 +91,27 @@ class StreamHandle:
         assert self.message is not None
         return self.message
 
-    def _settle(self) -> bool:
-        """Mark the stream ended and dispose the subscription; False if it had ended already."""
+    def _settle(
+        self,
+        *,
+        message: Message | None = None,
+        error: Exception | None = None,
+        handled: bool = False,
+        disposed: bool = False,
+    ) -> bool:
+        """Record the outcome, mark the stream ended, then dispose the subscription.
+
+        The outcome is set together with ``done``, so whoever sees ``done`` sees the outcome too
+        (disposing upstream may take a while, or happen on another thread). Returns False if the
+        stream had ended already.
+        """
         with self._lock:
             if self._done:
                 return False
+            self.message = message
+            self.error = error
+            self._retrieved = handled
+            self._disposed = disposed
             self._done = True
         self._subscription.dispose()
         return True
@@ -107,17 +122,16 @@ class StreamHandle:
         return waiters
 
     def _complete(self, message: Message) -> None:
-        if self._settle():
-            self.message = message
+        if self._settle(message=message):
             for waiter in self._take_waiters():
                 _call_in_loop(waiter, functools.partial(_resolve, waiter, message))
 
     def _fail(self, error: Exception, *, handled: bool) -> bool:
-        if not self._settle():
+        if not self._settle(error=error, handled=handled):
             return False
-        self.error = error
         waiters = self._take_waiters()
-        self._retrieved = handled or bool(waiters)
+        if waiters:
+            self._retrieved = True
         for waiter in waiters:
             _call_in_loop(waiter, functools.partial(_reject, waiter, error))
         return True
@@ -208,7 +222,8 @@ def on_events(
         A handle to dispose the subscription or await the final message.
 
     Example:
-        >>> handle = sk.on_events(events, on_text=lambda t: print(t, end=""))  # doctest: +SKIP
+        >>> from streamkit import sinks  # doctest: +SKIP
+        >>> handle = sinks.on_events(events, on_text=lambda t: print(t, end=""))  # doctest: +SKIP
         >>> message = await handle.wait()  # doctest: +SKIP
     """
     handle = StreamHandle()

@@ -137,7 +137,8 @@ def console_observer(
         choice: which choice to print.
 
     Example:
-        >>> events.subscribe(sk.console_observer())  # doctest: +SKIP
+        >>> from streamkit import sinks  # doctest: +SKIP
+        >>> events.subscribe(sinks.console_observer())  # doctest: +SKIP
     """
     writer = _ConsoleWriter(file, choice)
 

@@ -7,15 +7,29 @@ record, for workflows that store each final message; ``read_jsonl`` reads record
 
 Crash safety: every record is written with a single unbuffered write of its bytes, newline
 included, to a file opened for appending, so a crash can only tear the last line. ``read_jsonl``
-skips a torn last line; a bad line anywhere else is corruption and raises ``JSONLError``.
+skips a torn last line; a bad line anywhere else is corruption and raises ``JSONLError``. The
+next run that appends to the file mends a torn last line first: the fragment of a record that
+was never completely written is cut off (a last line that is a whole object and only lacks its
+newline gets one), so the file stays readable across crashes.
 """
 
 from __future__ import annotations
 
 import os
+import types
 from collections.abc import Iterator, Mapping
 from dataclasses import fields
-from typing import Any, BinaryIO, Final, Literal, TypeAlias
+from typing import (
+    Any,
+    BinaryIO,
+    Final,
+    Literal,
+    TypeAlias,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 import orjson
 from reactivex import Observable, abc
@@ -73,6 +87,11 @@ _EVENT_TYPES: Final[dict[str, type[StreamEvent]]] = {
     )
 }
 
+#: The declared type of each field, per event type.
+_FIELD_TYPES: Final[dict[str, dict[str, Any]]] = {
+    name: get_type_hints(cls) for name, cls in _EVENT_TYPES.items()
+}
+
 
 class JSONLError(ProtocolError):
     """A JSON Lines file holds a line that is not a JSON object (other than a torn last line).
@@ -128,10 +147,12 @@ def _error_type(error: BaseException) -> str:
 def event_from_dict(record: Mapping[str, Any]) -> StreamEvent:
     """The event ``event_to_dict`` made ``record`` from; exceptions come back as ``RecordedError``.
 
-    Fields left out take their defaults.
+    Fields left out take their defaults; every value given must have its field's type
+    (``FinishReason`` and the other ``Literal`` fields: one of their words).
 
     Raises:
-        ProtocolError: no known ``type``, or fields the event does not have or lacks.
+        ProtocolError: no known ``type``, fields the event does not have or lacks, or a value
+            of the wrong type (the message names the field).
     """
     kind = record.get("type")
     cls = _EVENT_TYPES.get(kind) if isinstance(kind, str) else None
@@ -141,10 +162,54 @@ def event_from_dict(record: Mapping[str, Any]) -> StreamEvent:
     cause = values.get("cause")
     if cls is Retrying and isinstance(cause, Mapping):
         values["cause"] = RecordedError(str(cause.get("type", "")), str(cause.get("message", "")))
+    hints = _FIELD_TYPES[cls.__name__]
+    for name, value in values.items():
+        hint = hints.get(name)
+        if hint is None:
+            continue  # an unknown field: the constructor names it
+        if not _conforms(value, hint):
+            raise ProtocolError(
+                f"bad {kind} record: field {name!r} must be {_describe(hint)}, "
+                f"got {truncate(repr(value))}"
+            )
+        if hint is float and isinstance(value, int):
+            values[name] = float(value)
     try:
         return cls(**values)
     except TypeError as exc:
         raise ProtocolError(f"bad {kind} record: {exc}") from exc
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    """Whether a value read from JSON fits a field's declared type (``int`` is no ``bool``)."""
+    if hint is Any:
+        return True
+    origin = get_origin(hint)
+    if origin is Literal:
+        return any(type(value) is type(allowed) and value == allowed for allowed in get_args(hint))
+    if origin is Union or origin is types.UnionType:
+        return any(_conforms(value, option) for option in get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    """A field type in words: ``str``, ``int or None``, ``one of 'stop', 'length'``."""
+    origin = get_origin(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(allowed) for allowed in get_args(hint))
+    if origin is Union or origin is types.UnionType:
+        return " or ".join(_describe(option) for option in get_args(hint))
+    if hint is type(None):
+        return "None"
+    return getattr(hint, "__name__", str(hint))
 
 
 def message_to_dict(message: Message) -> dict[str, Any]:
@@ -238,7 +303,8 @@ class _AppendFile:
         if self._closed:
             raise ValueError(f"{os.fspath(self._path)!r} is closed")
         if self._file is None:
-            self._file = open(self._path, "ab", buffering=0)  # closed in close()
+            self._file = open(self._path, "a+b", buffering=0)  # closed in close()
+            _mend_torn_tail(self._file)
         view = memoryview(data)
         while view:  # an unbuffered write may, rarely, take only part of the bytes
             written = self._file.write(view)
@@ -249,6 +315,45 @@ class _AppendFile:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+_TAIL_BLOCK: Final = 64 * 1024
+
+
+def _mend_torn_tail(file: BinaryIO) -> None:
+    """Make a file whose last line was torn by a crash end in ``"\n"`` again, before appending.
+
+    A last line that still parses as a whole object only lost its newline: the newline is added.
+    Anything else is the fragment of a record never completely written: it is cut off, since
+    the next record would otherwise be glued to it and the line would be unreadable.
+    """
+    size = file.seek(0, os.SEEK_END)
+    if size == 0:
+        return
+    file.seek(size - 1)
+    if file.read(1) == b"\n":
+        return
+    start = size
+    while start > 0:  # find the start of the last line, reading backwards
+        block_start = max(0, start - _TAIL_BLOCK)
+        file.seek(block_start)
+        newline = file.read(start - block_start).rfind(b"\n")
+        if newline >= 0:
+            start = block_start + newline + 1
+            break
+        start = block_start
+    file.seek(start)
+    if _is_object(file.read()):
+        file.write(b"\n")
+    else:
+        file.truncate(start)
+
+
+def _is_object(line: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(line), dict)
+    except orjson.JSONDecodeError:
+        return False
 
 
 def append_jsonl(path: StrPath, record: Mapping[str, Any]) -> None:
@@ -282,7 +387,8 @@ def to_jsonl(
     source.
 
     Example:
-        >>> events.pipe(sk.sinks.to_jsonl("run.jsonl"))  # doctest: +SKIP
+        >>> from streamkit import sinks  # doctest: +SKIP
+        >>> events.pipe(sinks.to_jsonl("run.jsonl"))  # doctest: +SKIP
 
     Raises:
         ValueError: ``what`` is neither ``events`` nor ``messages``.

@@ -121,7 +121,8 @@ async def live_view(
         Exception: the error the stream ended with.
 
     Example:
-        >>> message = await sk.sinks.live_view(sk.stream_chat(url, body))  # doctest: +SKIP
+        >>> from streamkit import sinks  # doctest: +SKIP
+        >>> message = await sinks.live_view(sk.stream_chat(url, body))  # doctest: +SKIP
     """
     show = display if display is not None else _ipython_display()
     batches = buffer_events(count, seconds, scheduler=scheduler)

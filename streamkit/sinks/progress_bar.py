@@ -71,7 +71,8 @@ def track(bar: ProgressBar) -> Operator[StreamEvent, StreamEvent]:
     A failed or disposed stream does not advance the bar.
 
     Example:
-        >>> events.pipe(sk.sinks.track(bar))  # doctest: +SKIP
+        >>> from streamkit import sinks  # doctest: +SKIP
+        >>> events.pipe(sinks.track(bar))  # doctest: +SKIP
     """
 
     def advance() -> None:
@@ -144,10 +145,11 @@ async def gather_streams(
         Exception: with ``errors="raise"``, the first stream's error.
 
     Example:
+        >>> from streamkit import sinks  # doctest: +SKIP
         >>> factories = [  # doctest: +SKIP
         ...     lambda p=p: sk.stream_chat(url, body_for(p)) for p in prompts
         ... ]
-        >>> answers = await sk.sinks.gather_streams(factories, jsonl="out.jsonl")  # doctest: +SKIP
+        >>> answers = await sinks.gather_streams(factories, jsonl="out.jsonl")  # doctest: +SKIP
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")

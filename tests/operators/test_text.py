@@ -263,3 +263,8 @@ def test_smooth_rejects_bad_arguments() -> None:
         smooth("sentences")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="interval"):
         smooth(interval=0)
+
+
+def test_only_newline_ends_a_line() -> None:
+    text = "a\rb\x0cc\u2028d\r\ne\x1cf\n\ng"
+    assert split_units(text, "lines") == (["a\rb\x0cc\u2028d\r\n", "e\x1cf\n", "\n"], "g")

@@ -193,3 +193,33 @@ async def test_collect_message_awaits_the_final_message() -> None:
     assert emitted.tool_calls[0].valid is False
     with pytest.raises(ConnectionLostError):
         await collect_message(failing(EVENTS[:3], ConnectionLostError("cut")))
+
+
+async def test_the_outcome_is_set_before_done_while_upstream_is_still_disposing() -> None:
+    import threading
+
+    from reactivex.disposable import Disposable
+
+    disposing = threading.Event()
+    release = threading.Event()
+
+    def slow_dispose() -> None:
+        disposing.set()
+        release.wait(5)
+
+    def subscribe(observer: object, scheduler: object = None) -> Disposable:
+        def run() -> None:
+            observer.on_next(TextDelta("hi"))  # type: ignore[attr-defined]
+            observer.on_completed()  # type: ignore[attr-defined]
+
+        threading.Thread(target=run).start()
+        return Disposable(slow_dispose)
+
+    handle = on_events(reactivex.create(subscribe))  # type: ignore[arg-type]
+    try:
+        assert await asyncio.to_thread(disposing.wait, 5)
+        assert handle.done  # the worker is still disposing upstream
+        message = await handle.wait()
+        assert message.text == "hi"
+    finally:
+        release.set()

@@ -210,3 +210,61 @@ async def test_disposing_closes_the_file(tmp_path: Path) -> None:
     assert list(read_events(path)) == [TextDelta("x")]
     with pytest.raises(ValueError):
         to_jsonl(path, what="lines")  # type: ignore[arg-type]
+
+
+def test_appending_after_a_torn_last_line_at_every_offset_keeps_the_file_readable(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "resume.jsonl"
+    records = _records()
+    lines = [orjson.dumps(r) + b"\n" for r in records]
+    head = b"".join(lines[:-1])
+    for cut in range(len(lines[-1])):
+        path.write_bytes(head + lines[-1][:cut])
+        append_jsonl(path, {"next": "run"})
+        kept = records if cut == len(lines[-1]) - 1 else records[:-1]  # whole but no newline
+        assert list(read_jsonl(path)) == [*kept, {"next": "run"}], cut
+        assert path.read_bytes().endswith(b'{"next":"run"}\n')
+
+
+async def test_to_jsonl_after_a_crash_appends_onto_a_clean_line(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    await collect(reactivex.from_iterable(EVENTS[:2]).pipe(to_jsonl(path)))
+    with open(path, "ab") as file:
+        file.write(b'{"type": "TextDelta", "te')  # a crash mid-write
+    await collect(reactivex.from_iterable(EVENTS[2:4]).pipe(to_jsonl(path)))
+    assert list(read_events(path)) == EVENTS[:4]
+
+
+def test_a_torn_line_longer_than_a_read_block_is_cut_whole(tmp_path: Path) -> None:
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"b": "' + b"x" * 200_000)
+    append_jsonl(path, {"c": 3})
+    assert list(read_jsonl(path)) == [{"a": 1}, {"c": 3}]
+    path.write_bytes(b'{"b": "' + b"x" * 200_000)  # no complete line at all
+    append_jsonl(path, {"c": 3})
+    assert path.read_bytes() == b'{"c":3}\n'
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        ({"type": "TextDelta", "text": 5}, "text"),
+        ({"type": "Finish", "reason": "banana", "raw_reason": "x"}, "reason"),
+        ({"type": "Finish", "reason": "stop", "raw_reason": 1}, "raw_reason"),
+        ({"type": "Usage", "input_tokens": True}, "input_tokens"),
+        ({"type": "Usage", "output_tokens": "9"}, "output_tokens"),
+        ({"type": "TextDelta", "text": "a", "received_at": "soon"}, "received_at"),
+        ({"type": "ReasoningDelta", "text": "a", "kind": "nope"}, "kind"),
+        ({"type": "Retrying", "attempt": 1, "delay": 0.5, "cause": "x"}, "cause"),
+        ({"type": "ToolCallDelta", "index": 1.5}, "index"),
+    ],
+)
+def test_values_of_the_wrong_type_name_their_field(record: dict[str, object], field: str) -> None:
+    with pytest.raises(ProtocolError, match=f"field '{field}'"):
+        event_from_dict(record)
+
+
+def test_integral_times_read_back_as_floats() -> None:
+    event = event_from_dict({"type": "TextDelta", "text": "a", "received_at": 3})
+    assert event.received_at == 3.0 and isinstance(event.received_at, float)

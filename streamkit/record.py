@@ -37,6 +37,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SerialDisposable
 from reactivex.scheduler import VirtualTimeScheduler
 
+from streamkit._credentials import is_credential_name
 from streamkit.errors import ProtocolError
 from streamkit.events import StreamEvent
 from streamkit.formats import FormatName, WireFormat, get_format
@@ -51,10 +52,6 @@ __all__ = ["Chunk", "Recorder", "Recording", "load_recording", "replay"]
 #: The version of the recording format this module writes and reads.
 RECORDING_VERSION: Final = 1
 
-#: Request-body keys never written to a recording (compared lower-case, ``-`` read as ``_``).
-_SECRET_KEYS: Final = frozenset(
-    {"api_key", "apikey", "x_api_key", "authorization", "access_token", "secret", "password"}
-)
 
 
 def _without_secrets(value: Any) -> Any:
@@ -63,7 +60,7 @@ def _without_secrets(value: Any) -> Any:
         return {
             key: _without_secrets(item)
             for key, item in value.items()
-            if str(key).lower().replace("-", "_") not in _SECRET_KEYS
+            if not is_credential_name(str(key))
         }
     if isinstance(value, list | tuple):
         return [_without_secrets(item) for item in value]

@@ -76,12 +76,19 @@ async def test_replay_gives_the_message_the_live_stream_gave(
 
 def test_recordings_keep_no_credentials(tmp_path: Path) -> None:
     path = tmp_path / "secret.jsonl"
-    body = {**BODY, "api_key": "sk-1", "metadata": {"Authorization": "Bearer x", "user": "u"}}
-    Recorder(path, format="openai", request_body=body, metadata={"x-api-key": "k", "n": 2})
+    body = {
+        **BODY,
+        "api_key": "sk-1",
+        "openai_api_key": "sk-2",
+        "metadata": {"Authorization": "Bearer x", "user": "u", "x-goog-api-key": "g-3"},
+    }
+    metadata = {"x-api-key": "k", "n": 2, "access_token": "t-4"}
+    Recorder(path, format="openai", request_body=body, metadata=metadata)
     (header,) = read_jsonl(path)
-    assert header["request"] == {**BODY, "metadata": {"user": "u"}}
+    assert header["request"] == {**BODY, "metadata": {"user": "u"}}  # max_tokens stays
     assert header["metadata"] == {"n": 2}
-    assert b"sk-1" not in path.read_bytes() and b"Bearer" not in path.read_bytes()
+    for secret in (b"sk-1", b"sk-2", b"Bearer", b"g-3", b"t-4"):
+        assert secret not in path.read_bytes()
 
 
 def test_a_new_recorder_replaces_the_file_and_records_times_from_the_first_chunk(

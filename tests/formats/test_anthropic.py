@@ -32,6 +32,7 @@ from streamkit.formats import get_format
 from streamkit.formats.anthropic import API_VERSION, AnthropicDecoder
 from streamkit.message import build_message
 from streamkit.sse import SSEDecoder, SSEEvent
+from tests.formats._json_mutations import DELETE, JSON, json_paths, mutate
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
 FMT = get_format("anthropic")
@@ -392,18 +393,6 @@ def test_error_event_with_odd_fields_is_still_typed() -> None:
     assert info.value.request_id is None and info.value.error_type is None
 
 
-_JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=5),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-_DELETE = object()
 _MESSAGE_START: dict[str, Any] = {
     "type": "message_start",
     "message": {
@@ -444,36 +433,6 @@ _TEMPLATES: list[dict[str, Any]] = [
 ]
 
 
-def json_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every path to a value inside ``value`` (the root included)."""
-    paths = [prefix]
-    items = (
-        value.items()
-        if isinstance(value, dict)
-        else enumerate(value)
-        if isinstance(value, list)
-        else ()
-    )
-    for key, inner in items:
-        paths.extend(json_paths(inner, (*prefix, key)))
-    return paths
-
-
-def mutate(template: Any, path: tuple[Any, ...], value: Any) -> Any:
-    """A deep copy of ``template`` with the value at ``path`` replaced (or deleted)."""
-    copy = orjson.loads(orjson.dumps(template))
-    if not path:
-        return value
-    parent = copy
-    for key in path[:-1]:
-        parent = parent[key]
-    if value is _DELETE:
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = value
-    return copy
-
-
 def assert_well_typed(decoded: ContentEvent) -> None:
     """Every field of a decoded event has its declared type."""
     if isinstance(decoded, StreamStart):
@@ -496,12 +455,12 @@ _CASES = [(_MESSAGE_START, path) for path in json_paths(_MESSAGE_START)] + [
 ]
 
 
-@given(case=st.sampled_from(_CASES), value=_JSON | st.just(_DELETE), named=st.booleans())
+@given(case=st.sampled_from(_CASES), value=JSON | st.just(DELETE), named=st.booleans())
 def test_any_json_in_any_position_gives_events_or_protocol_error(
     case: tuple[dict[str, Any], tuple[Any, ...]], value: Any, named: bool
 ) -> None:
     template, path = case
-    if not path and value is _DELETE:
+    if not path and value is DELETE:
         return
     decoder = AnthropicDecoder() if template is _MESSAGE_START else opened()
     data = orjson.dumps(mutate(template, path, value)).decode()

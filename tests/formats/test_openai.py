@@ -31,6 +31,7 @@ from streamkit.formats import get_format
 from streamkit.formats.openai import OpenAIDecoder
 from streamkit.message import build_message
 from streamkit.sse import SSEDecoder, SSEEvent
+from tests.formats._json_mutations import DELETE, JSON, json_paths, mutate
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
 FMT = get_format("openai")
@@ -274,18 +275,6 @@ def test_malformed_shape_message_is_truncated() -> None:
     assert len(str(info.value)) < 1000
 
 
-_JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=5),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-_DELETE = object()
 _TEMPLATE: dict[str, Any] = {
     "id": "c1",
     "model": "m",
@@ -307,36 +296,6 @@ _TEMPLATE: dict[str, Any] = {
     ],
     "usage": {"prompt_tokens": 1, "completion_tokens": 2},
 }
-
-
-def json_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every path to a value inside ``value`` (the root included)."""
-    paths = [prefix]
-    items = (
-        value.items()
-        if isinstance(value, dict)
-        else enumerate(value)
-        if isinstance(value, list)
-        else ()
-    )
-    for key, inner in items:
-        paths.extend(json_paths(inner, (*prefix, key)))
-    return paths
-
-
-def mutate(template: Any, path: tuple[Any, ...], value: Any) -> Any:
-    """A deep copy of ``template`` with the value at ``path`` replaced (or deleted)."""
-    copy = orjson.loads(orjson.dumps(template))
-    if not path:
-        return value
-    parent = copy
-    for key in path[:-1]:
-        parent = parent[key]
-    if value is _DELETE:
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = value
-    return copy
 
 
 def assert_well_typed(event: ContentEvent) -> None:
@@ -362,7 +321,7 @@ def assert_well_typed(event: ContentEvent) -> None:
 
 @given(
     path=st.sampled_from(json_paths(_TEMPLATE)),
-    value=_JSON | st.just(_DELETE),
+    value=JSON | st.just(DELETE),
     warm=st.booleans(),
 )
 def test_any_json_in_any_position_gives_events_or_protocol_error(
@@ -371,7 +330,7 @@ def test_any_json_in_any_position_gives_events_or_protocol_error(
     decoder = OpenAIDecoder()
     if warm:  # a call already open at index 0, so the piece continues or replaces it
         decoder.decode(chunk([choice({"tool_calls": [call(id="z", function={"name": "f"})]})]))
-    if not path and value is _DELETE:
+    if not path and value is DELETE:
         return
     sse = SSEEvent(data=orjson.dumps(mutate(_TEMPLATE, path, value)).decode())
     try:

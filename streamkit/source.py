@@ -388,6 +388,7 @@ class ChatEndpoint:
                 continuation=lambda partial: self._request(
                     fmt.continuation_body(body, partial), tap
                 ),
+                carried=fmt.continuation_prefix,
             )
         )
 

@@ -420,6 +420,9 @@ class AnthropicFormat:
             messages.append({"role": "assistant", "content": prefill})
         return {**self.stream_body(body), "messages": messages}
 
+    def continuation_prefix(self, partial: str) -> str:
+        return partial.rstrip()  # as continuation_body's prefill
+
     def decoder(self) -> AnthropicDecoder:
         return AnthropicDecoder()
 

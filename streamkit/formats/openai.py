@@ -319,6 +319,9 @@ class OpenAIFormat:
         ]
         return {**self.stream_body(body), "messages": messages}
 
+    def continuation_prefix(self, partial: str) -> str:
+        return partial  # the partial assistant message carries all of it
+
     def decoder(self) -> OpenAIDecoder:
         return OpenAIDecoder()
 

@@ -6,9 +6,9 @@ event and subscribes again, so that downstream operators see one continuous answ
 
 - ``resume="continue"``: the next attempt asks the model to continue the text delivered so far
   (``continuation(partial_text)``: Anthropic prefill, or OpenAI's partial assistant message plus
-  "continue"), and its text is appended. The continuation request may leave out whitespace at
-  the end of the partial text (an Anthropic prefill must not end in it), so the model may say it
-  again: the start of the continuation that repeats that whitespace is skipped;
+  "continue"), and its text is appended. When the continuation request carries less than the
+  whole partial text (``carried``: an Anthropic prefill must not end in whitespace), the model
+  may say the rest again: the start of the continuation that repeats it is skipped;
 - ``resume="restart"``: the source is subscribed again; the part of the new answer already
   delivered is skipped, and if the new answer differs from it a ``Rewind`` event tells consumers
   to discard what they showed before the new answer is delivered from its start;
@@ -150,10 +150,9 @@ class _Ledger:
     cursor: tuple[int, int] = (0, 0)
     matched: list[StreamEvent] = field(default_factory=list)
     choices: set[int] = field(default_factory=set)
-    finished: set[int] = field(default_factory=set)
     held: dict[tuple[int, int], list[StreamEvent]] = field(default_factory=dict)
-    # Continue mode: whitespace at the end of the partial text that the continuation request
-    # left out (a prefill must not end in whitespace), so the continuation may say it again.
+    # Continue mode: the end of the partial text that the continuation request left out (a
+    # prefill must not end in whitespace), so the continuation may say it again.
     repeated_space: str = ""
 
     @property
@@ -162,7 +161,9 @@ class _Ledger:
 
     @property
     def complete(self) -> bool:
-        return bool(self.choices) and self.choices <= self.finished
+        """Every choice started has delivered its ``Finish`` (since the last ``Rewind``)."""
+        finished = {segment.choice for segment in self.delivered if isinstance(segment, Finish)}
+        return bool(self.choices) and self.choices <= finished
 
     @property
     def replaying(self) -> bool:
@@ -181,10 +182,11 @@ class _Ledger:
         """A new attempt answers from the start: compare it with everything delivered."""
         self._reset(cursor=(0, 0))
 
-    def begin_continuation(self, partial: str) -> None:
-        """A new attempt continues ``partial``: its content follows what was delivered."""
+    def begin_continuation(self, partial: str, carried: str) -> None:
+        """A new attempt continues ``partial``, of which the request carries ``carried``: its
+        content follows what was delivered, and may first repeat the part left out."""
         self._reset(cursor=(len(self.delivered), 0))
-        self.repeated_space = partial[len(partial.rstrip()) :]
+        self.repeated_space = partial[len(carried) :] if partial.startswith(carried) else ""
 
     def _reset(self, *, cursor: tuple[int, int]) -> None:
         self.held.clear()
@@ -205,7 +207,6 @@ class _Ledger:
         if isinstance(event, ToolCallEnd):
             return self._release([*self.held.pop((event.choice, event.index), []), event], attempt)
         if isinstance(event, Finish):
-            self.finished.add(event.choice)
             out = self._release_choice(event.choice, attempt)
             return out + self._content(event, event, attempt)
         if isinstance(event, TextDelta | ReasoningDelta | RefusalDelta):
@@ -321,6 +322,7 @@ def retry_with_backoff(
     *,
     resume: ResumeMode = "restart",
     continuation: Callable[[str], Observable[StreamEvent]] | None = None,
+    carried: Callable[[str], str] | None = None,
     scheduler: abc.SchedulerBase | None = None,
 ) -> Operator[StreamEvent, StreamEvent]:
     """Retry a failing stream of events, resuming where it broke.
@@ -336,6 +338,9 @@ def retry_with_backoff(
         resume: ``continue``, ``restart`` or ``none``.
         continuation: for ``continue``: makes the stream that continues a partial text (all
             the text delivered so far); ``ChatEndpoint.stream(body, retry=...)`` supplies it.
+        carried: for ``continue``: how much of the partial text the continuation request
+            carries (a prefix of it; all of it by default); what it leaves out, the model may say
+            again, and that repetition is skipped. ``ChatEndpoint.stream`` passes the format's.
         scheduler: where backoff delays are timed.
 
     Example:
@@ -418,12 +423,15 @@ def retry_with_backoff(
 
             def next_attempt() -> None:
                 partial = ledger.partial_text() if resume == "continue" else None
-                if partial and continuation is not None:
-                    ledger.begin_continuation(partial)
-                    run(continuation(partial))
-                else:
-                    ledger.begin_attempt()
-                    run(source)
+                try:
+                    if partial and continuation is not None:
+                        ledger.begin_continuation(partial, carried(partial) if carried else partial)
+                        run(continuation(partial))
+                    else:
+                        ledger.begin_attempt()
+                        run(source)
+                except Exception as exc:  # a continuation or a source that fails to start
+                    on_failure(exc)
 
             run(source)
             return current

@@ -32,6 +32,7 @@ from streamkit.events import (
     Usage,
 )
 from streamkit.formats import get_format
+from streamkit.message import build_message
 from streamkit.operators.retry import RetryPolicy, is_retryable, retry_with_backoff
 from streamkit.server import answer_for
 
@@ -568,9 +569,13 @@ def test_a_synchronous_source_is_retried_inline(timer: abc.SchedulerBase) -> Non
 
 
 def continued(
-    scheduler: TestScheduler, first: list[StreamEvent], rest: list[StreamEvent]
+    scheduler: TestScheduler,
+    first: list[StreamEvent],
+    rest: list[StreamEvent],
+    carried: Callable[[str], str] | None = str.rstrip,
 ) -> tuple[list[object], list[str]]:
-    """Attempt 1 plays ``first`` then fails; the continuation plays ``rest`` and completes."""
+    """Attempt 1 plays ``first`` then fails; the continuation, whose request carries
+    ``carried(partial)`` (as an Anthropic prefill by default), plays ``rest`` and completes."""
     source, _ = attempts(scheduler, [(first, LOST)])
     partials: list[str] = []
 
@@ -581,7 +586,9 @@ def continued(
             *[on_next(i + 1, e) for i, e in enumerate(events)], on_completed(len(events) + 1)
         )
 
-    operator = retry_with_backoff(fixed_policy(), resume="continue", continuation=continuation)
+    operator = retry_with_backoff(
+        fixed_policy(), resume="continue", continuation=continuation, carried=carried
+    )
     return run(source, scheduler, operator), partials
 
 
@@ -606,6 +613,27 @@ def test_continue_skips_the_whitespace_the_prefill_left_out(
     assert partials == [shown]
     delivered = [e.text for e in values(messages) if isinstance(e, TextDelta)]
     assert delivered == [shown, *expected]
+
+
+@pytest.mark.parametrize("carried", [None, get_format("openai").continuation_prefix])
+def test_continue_keeps_whitespace_the_request_carried(
+    carried: Callable[[str], str] | None,
+) -> None:
+    scheduler = TestScheduler()
+    messages, _ = continued(scheduler, [START, *text("First.\n")], [*text("\nSecond.")], carried)
+    assert delivered_text(messages) == "First.\n\nSecond."
+
+
+def test_a_continuation_that_fails_to_start_is_a_failed_attempt() -> None:
+    scheduler = TestScheduler()
+    source, _ = attempts(scheduler, [([START, *text("Hi")], LOST)])
+
+    def continuation(partial: str) -> Observable[StreamEvent]:
+        raise ValueError("no such model")
+
+    operator = retry_with_backoff(fixed_policy(), resume="continue", continuation=continuation)
+    messages = run(source, scheduler, operator)
+    assert isinstance(messages[-1].value.exception, ValueError)  # type: ignore[attr-defined]
 
 
 def test_continue_stops_skipping_whitespace_at_other_content() -> None:
@@ -646,10 +674,34 @@ def test_continue_after_whitespace_with_the_embedded_servers_script(name: str) -
         )
 
     source, _ = attempts(scheduler, [([START, TextDelta(whole[:cut])], LOST)])
-    operator = retry_with_backoff(fixed_policy(), resume="continue", continuation=continuation)
+    operator = retry_with_backoff(
+        fixed_policy(),
+        resume="continue",
+        continuation=continuation,
+        carried=fmt.continuation_prefix,
+    )
     messages = run(source, scheduler, operator)
     assert delivered_text(messages) == whole
     if name == "anthropic":
         (request,) = requests
         prefill = request["messages"][-1]["content"]  # type: ignore[index]
         assert prefill == whole[: cut - 1]
+
+
+def test_a_finish_voided_by_a_rewind_no_longer_counts() -> None:
+    scheduler = TestScheduler()
+    start_1 = StreamStart("msg_1", "m", choice=1)
+    finish_0, finish_1 = Finish("stop", "stop"), Finish("stop", "stop", choice=1)
+    first = [START, start_1, TextDelta("Alpha"), finish_0, TextDelta("Be", choice=1)]
+    diverging = [START, start_1, TextDelta("Gamma"), TextDelta("Beta", choice=1), finish_1]
+    whole = [START, start_1, TextDelta("Gamma"), TextDelta("Beta", choice=1), finish_1, finish_0]
+    source, subscriptions = attempts(scheduler, [(first, LOST), (diverging, LOST), (whole, None)])
+
+    messages = run(source, scheduler, retry_with_backoff(fixed_policy(), resume="restart"))
+
+    assert len(subscriptions) == 3  # the second attempt ended before choice 0 finished again
+    message = build_message(values(messages))
+    assert [(c.text, c.finish_reason) for c in message.choices] == [
+        ("Gamma", "stop"),
+        ("Beta", "stop"),
+    ]

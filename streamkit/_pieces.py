@@ -22,6 +22,7 @@ class Pieces:
 
     Every ``_MERGE_AFTER`` appends, the pieces appended since the last merge become one string,
     so the pieces stay few, and a text of n pieces takes O(n) time to build and to ``join``.
+    Two values are equal, and hash alike, when their texts are (each comparison joins them).
     """
 
     last: str
@@ -50,6 +51,9 @@ class Pieces:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Pieces) and self.join() == other.join()
+
+    def __hash__(self) -> int:
+        return hash(self.join())
 
     def __repr__(self) -> str:
         return f"Pieces({self.join()!r})"

@@ -3,11 +3,15 @@
 A ``Recorder`` is a ``ByteTap``: pass it as ``tap=`` to ``ChatEndpoint.stream`` or
 ``stream_chat`` and it writes a JSON Lines recording as the bytes arrive::
 
-    {"streamkit_recording": 1, "format": "openai", "request": {...}, "created": "...Z"}
-    {"t": 0.0, "b": "<base64 of the first chunk>"}
-    {"t": 0.0213, "b": "..."}
+    {"streamkit_recording": 1, "format": "openai", "request": {...}, "resume": "continue", ...}
+    {"t": 0.0, "response": 1}
+    {"t": 0.0507, "b": "<base64 of the first chunk>"}
+    {"t": 0.0721, "b": "..."}
 
-``t`` is seconds since the first chunk. The request body is stored without credentials (keys
+``t`` is seconds since the recorder's first call: the start of the first response body (the
+source marks each response body's start, ``{"t": ..., "response": n}``), or the first chunk for
+a tap fed only chunks. Every attempt of a retried stream is timed on this one timeline, so the
+waits between attempts are in it. The request body is stored without credentials (keys
 such as ``api_key`` or ``authorization`` are dropped at any depth); API keys travel in headers,
 which are never recorded. Each line is appended with one write (see ``streamkit.sinks.jsonl``),
 so a crash costs at most the chunk being written.
@@ -15,10 +19,13 @@ so a crash costs at most the chunk being written.
 ``replay(path)`` decodes the recorded bytes exactly as the live source does (the same SSE
 decoder, format decoder and byte accounting), as fast as possible or at the original pace, scaled.
 
-A retried stream is recorded whole: the source marks the start of every response body, the
-recording keeps each attempt's bytes apart (``{"t": ..., "response": n}`` lines), and ``replay``
-plays them as the live run went, the earlier attempts failing where they broke and the retry layer
-resuming as it did (the recorder's ``resume`` must name the mode the stream used).
+A retried stream is recorded whole: the recording keeps each response body's bytes apart, and
+``replay`` plays them as the live run went, the earlier attempts failing where they broke and the
+retry layer resuming as it did (the recorder's ``resume`` must name the mode the stream used). Only
+response bodies are recorded: the source calls the tap for 2xx responses alone, so an attempt
+refused with an HTTP status (a 429, a 503) leaves no trace and is not replayed (its ``Retrying``
+event is missing), and a recording whose every attempt was refused replays as an empty body
+(``ConnectionLostError``).
 """
 
 from __future__ import annotations
@@ -51,7 +58,6 @@ __all__ = ["Chunk", "Recorder", "Recording", "load_recording", "replay"]
 
 #: The version of the recording format this module writes and reads.
 RECORDING_VERSION: Final = 1
-
 
 
 def _without_secrets(value: Any) -> Any:
@@ -153,7 +159,7 @@ class Recorder:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """One recorded read: ``t`` seconds after the first, and its bytes."""
+    """One recorded read: ``t`` seconds after the recording started, and its bytes."""
 
     t: float
     data: bytes
@@ -166,10 +172,12 @@ class Recording:
     Attributes:
         format: the stream's wire format.
         request: the request body, without credentials (None if not recorded).
-        chunks: the body's bytes as they were read, in order, every attempt's.
+        chunks: the body's bytes as they were read, in order, every attempt's, all timed from
+            the recording's start.
         created: when the recording started, ISO 8601 UTC.
         metadata: what the recorder was given to keep.
-        responses: the chunks of each response body (each attempt of a retried stream).
+        responses: the chunks of each response body (each attempt of a retried stream); a body
+            that ended before its first byte is an empty tuple.
         resume: the resume mode the recorded stream used.
     """
 
@@ -207,13 +215,14 @@ def load_recording(path: StrPath) -> Recording:
         fmt = get_format(header.get("format", ""))
     except ValueError as exc:
         raise ProtocolError(f"{name}: {exc}") from exc
-    responses: list[list[Chunk]] = [[]]
+    responses: list[list[Chunk]] = []
     for number, record in enumerate(records, 2):
         if "response" in record:
-            if responses[-1]:
-                responses.append([])
-        else:
+            responses.append([])
+        elif responses:
             responses[-1].append(_chunk(name, number, record))
+        else:  # a recording without response marks: one body
+            responses.append([_chunk(name, number, record)])
     resume = header.get("resume", "continue")
     if resume not in ("continue", "restart", "none"):
         raise ProtocolError(f"{name}: unknown resume mode {resume!r}")
@@ -223,7 +232,7 @@ def load_recording(path: StrPath) -> Recording:
         chunks=tuple(chunk for response in responses for chunk in response),
         created=header.get("created"),
         metadata=header.get("metadata") or {},
-        responses=tuple(tuple(response) for response in responses if response),
+        responses=tuple(tuple(response) for response in responses),
         resume=resume,
     )
 
@@ -247,28 +256,42 @@ def replay(
     The bytes go through the same decoding as ``ChatEndpoint.stream`` (SSE decoder, the format's
     decoder, ``wire_bytes`` accounting), so errors are the same too: an error event in the
     recording is an ``APIStatusError``, a recording that stops before the format's end marker
-    ends with ``ConnectionLostError``. The file is read at each subscription.
+    ends with ``ConnectionLostError``, and so does one with no body bytes at all. The file is read
+    at each subscription.
 
-    A recording of a retried stream plays each attempt in turn: an attempt that broke fails
-    where it broke (a cut body is a ``ConnectionLostError``), and ``retry_with_backoff`` resumes
-    with the recorded ``resume`` mode and no wait, so the result is the one the live run gave,
-    ``Retrying`` events included (their ``delay`` is 0, their cause what the bytes show).
+    Timing: each subscription is the origin of one timeline that every attempt shares. A chunk
+    recorded at ``t`` (seconds since the recording's start, see the module docstring) is stamped
+    ``received_at`` = origin + ``t / speed`` (origin + ``t`` when ``speed`` is None); a timed
+    replay also emits it then, scheduled at its scheduler's ``now`` at subscription plus
+    ``t / speed``. The origin is read at subscription on the clock the live source stamps with
+    and ``ProgressMeter`` measures with: ``time.monotonic``, or the virtual clock of a test
+    ``scheduler`` (for a timed replay, of the scheduler it runs on). So ``measure_progress`` gives
+    the recorded run's timing scaled by ``speed``, and for a fast replay the recorded timing
+    itself, though its events come at once. The recording starts when the first response's body
+    begins, not when the request was sent, so a replayed ``ttft`` leaves out the connection and
+    request time of the live one. A response's end is not recorded: it ends at its last chunk.
+    Disposing stops the replay.
 
-    ``speed=None`` emits everything at once, synchronously on subscribe (a retried recording
-    continues each attempt on ``scheduler``, else the running asyncio loop). A number replays at the
-    original pace divided by it (``2.0`` is twice as fast), on ``scheduler`` (else the
-    subscriber's, else the running asyncio loop's): a chunk recorded at ``t`` is emitted
-    ``t / speed`` seconds after the subscription. Events are stamped ``received_at`` = the
-    subscription's time plus ``t / speed`` (``t`` when ``speed`` is None), on the clock the live
-    source stamps with and ``ProgressMeter`` measures with: ``time.monotonic``, or the virtual
-    clock of a test ``scheduler``. So ``measure_progress`` gives the replayed run's timing scaled
-    by ``speed``, and for a fast replay the original run's timing up to its last event, though
-    its events come at once. Disposing stops the replay.
+    A recording of a retried stream plays each recorded attempt in turn on that timeline: an
+    attempt that broke fails where it broke (a cut body is a ``ConnectionLostError``), and
+    ``retry_with_backoff`` resumes with the recorded ``resume`` mode while recorded attempts
+    remain, so the result is the one the live run gave, its final error included (not a
+    ``RetryExhaustedError``), ``Retrying`` events too: their ``cause`` is what the bytes show and
+    their ``delay`` is 0, as the wait before each attempt is already in the timeline (a timed
+    replay waits as the live run did; a fast replay stamps later attempts at their recorded
+    times). Attempts refused with an HTTP status were not recorded and are not replayed.
+
+    ``speed=None`` emits everything at once, synchronously on subscribe, except that a retried
+    recording continues each later attempt on ``scheduler`` (else the subscriber's, else the
+    running asyncio loop's, else reactivex's ``TimeoutScheduler`` thread: from synchronous code
+    with no scheduler, ``subscribe`` returns before such a replay has ended). A number replays at
+    the original pace divided by it (``2.0`` is twice as fast), on ``scheduler`` (else the
+    subscriber's, else the running asyncio loop's).
 
     Args:
         path: the recording.
         speed: how many times faster than recorded; None for as fast as possible.
-        scheduler: the scheduler that paces a timed replay.
+        scheduler: the scheduler that paces a timed replay, or continues a fast replay's retries.
         max_event_bytes: the largest SSE event accepted.
 
     Raises:
@@ -290,64 +313,105 @@ def replay(
         except Exception as exc:
             observer.on_error(exc)
             return Disposable()
+        retry_scheduler = scheduler
+        if speed is None:
+            timeline = _Timeline(_stamp_clock(scheduler)())
+        else:
+            retry_scheduler = pacer = resolve_scheduler(scheduler, subscribe_scheduler)
+            timeline = _Timeline(_stamp_clock(pacer)(), speed, pacer, pacer.now)
         if len(recording.responses) <= 1:
-            response = recording.responses[0] if recording.responses else ()
-            play = _play_response(recording.format, response, speed, scheduler, max_event_bytes)
-            return play.subscribe(observer, scheduler=subscribe_scheduler)
-        return _play_attempts(recording, speed, scheduler, max_event_bytes).subscribe(
-            observer, scheduler=subscribe_scheduler
-        )
+            chunks = recording.responses[0] if recording.responses else ()
+            play = _play_response(recording.format, chunks, timeline, max_event_bytes)
+        else:
+            play = _play_attempts(recording, timeline, retry_scheduler, max_event_bytes)
+        return play.subscribe(observer, scheduler=subscribe_scheduler)
 
     return Observable(subscribe)
+
+
+_EPOCH: Final = datetime.fromtimestamp(0, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    """Where one replay subscription puts recorded times; every attempt shares it.
+
+    Attributes:
+        origin: the ``received_at`` of recorded time 0.
+        speed: how many times faster than recorded (1.0 for a fast replay's stamps).
+        scheduler: the scheduler that paces a timed replay; None for a fast one.
+        start: the scheduler's time of recorded time 0.
+    """
+
+    origin: float
+    speed: float = 1.0
+    scheduler: abc.SchedulerBase | None = None
+    start: datetime = _EPOCH
+
+    def stamp(self, t: float) -> float:
+        """The ``received_at`` of a chunk recorded at ``t``."""
+        return self.origin + t / self.speed
+
+    def due(self, t: float) -> datetime:
+        """When a timed replay emits a chunk recorded at ``t``, on its scheduler."""
+        return self.start + timedelta(seconds=t / self.speed)
 
 
 def _play_response(
     format: FormatName,
     chunks: tuple[Chunk, ...],
-    speed: float | None,
-    scheduler: abc.SchedulerBase | None,
+    timeline: _Timeline,
     max_event_bytes: int,
 ) -> Observable[StreamEvent]:
-    """One response body's events, decoded as the live source decodes them."""
+    """One response body's events, decoded as the live source decodes them, on ``timeline``."""
 
     def subscribe(
         observer: abc.ObserverBase[StreamEvent],
         subscribe_scheduler: abc.SchedulerBase | None = None,
     ) -> abc.DisposableBase:
         player = _Player(format, chunks, observer, max_event_bytes)
-        if speed is None:
-            player.play_all(_stamp_clock(scheduler)())
+        if timeline.scheduler is None:
+            player.play_all(timeline)
             return Disposable(player.stop)
-        return player.schedule(resolve_scheduler(scheduler, subscribe_scheduler), speed)
+        return player.schedule(timeline.scheduler, timeline)
 
     return Observable(subscribe)
 
 
 def _play_attempts(
     recording: Recording,
-    speed: float | None,
+    timeline: _Timeline,
     scheduler: abc.SchedulerBase | None,
     max_event_bytes: int,
 ) -> Observable[StreamEvent]:
-    """The attempts of a retried recording, resumed as the live retry layer resumed them."""
-    attempts = len(recording.responses)
+    """The attempts of a retried recording, resumed as the live retry layer resumed them.
+
+    Each failure is retried, at once, while a recorded attempt remains; the last one's outcome
+    passes unchanged.
+    """
+    responses = recording.responses
 
     def subscribe(
         observer: abc.ObserverBase[StreamEvent],
         subscribe_scheduler: abc.SchedulerBase | None = None,
     ) -> abc.DisposableBase:
-        played = iter(recording.responses)
+        played = 0
 
         def next_attempt(_: object = None) -> Observable[StreamEvent]:
-            response = next(played, ())
-            return _play_response(recording.format, response, speed, scheduler, max_event_bytes)
+            nonlocal played
+            chunks = responses[played]
+            played += 1
+            return _play_response(recording.format, chunks, timeline, max_event_bytes)
+
+        def another_remains(_: BaseException) -> bool:
+            return played < len(responses)
 
         policy = RetryPolicy(
-            max_attempts=attempts,
+            max_attempts=len(responses),
             base_delay=0.0,
             deadline=None,
             max_retry_after=0.0,
-            retryable=lambda _: True,
+            retryable=another_remains,
         )
         retried = reactivex.defer(next_attempt).pipe(
             retry_with_backoff(
@@ -375,7 +439,7 @@ def _stamp_clock(scheduler: abc.SchedulerBase | None) -> Callable[[], float]:
 
 
 class _Player:
-    """One subscription's replay: feeds chunks to a fresh decoder and emits what comes out."""
+    """One response's replay: feeds its chunks to a fresh decoder and emits what comes out."""
 
     def __init__(
         self,
@@ -384,9 +448,7 @@ class _Player:
         observer: abc.ObserverBase[StreamEvent],
         max_event_bytes: int,
     ) -> None:
-        # Times count from the response's first chunk: a later attempt starts when it is asked for.
-        origin = chunks[0].t if chunks else 0.0
-        self._chunks = tuple(Chunk(chunk.t - origin, chunk.data) for chunk in chunks)
+        self._chunks = chunks
         self._observer = observer
         self._body = _ChatBody(get_format(format).decoder(), max_event_bytes)
         self._stopped = False
@@ -394,26 +456,26 @@ class _Player:
     def stop(self) -> None:
         self._stopped = True
 
-    def play_all(self, start: float) -> None:
+    def play_all(self, timeline: _Timeline) -> None:
+        """Emit everything now, stamped at the recorded times on ``timeline``."""
+        if not self._chunks:
+            self._finish()
         for index, chunk in enumerate(self._chunks):
-            if not self._play(index, start + chunk.t):
+            if not self._play(index, timeline.stamp(chunk.t)):
                 return
 
-    def schedule(self, scheduler: abc.SchedulerBase, speed: float) -> abc.DisposableBase:
-        origin = scheduler.now
-        start = _stamp_clock(scheduler)()
+    def schedule(self, scheduler: abc.SchedulerBase, timeline: _Timeline) -> abc.DisposableBase:
+        """Emit each chunk's events at its time on ``timeline``; an empty body ends at once."""
         pending = SerialDisposable()
 
         def step(index: int) -> None:
-            offset = self._chunks[index].t / speed
+            t = self._chunks[index].t
 
             def action(_: abc.SchedulerBase, __: Any = None) -> None:
-                if self._play(index, start + offset):
+                if self._play(index, timeline.stamp(t)):
                     step(index + 1)
 
-            pending.disposable = scheduler.schedule_absolute(
-                origin + timedelta(seconds=offset), action
-            )
+            pending.disposable = scheduler.schedule_absolute(timeline.due(t), action)
 
         def finish(_: abc.SchedulerBase, __: Any = None) -> None:
             self._finish()

@@ -12,7 +12,12 @@ import reactivex
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from streamkit.bridge import collect
-from streamkit.errors import ConnectionLostError, ProtocolError
+from streamkit.errors import (
+    APIStatusError,
+    ConnectionLostError,
+    ProtocolError,
+    RetryExhaustedError,
+)
 from streamkit.events import ContentEvent, Finish, Retrying, StreamEvent, StreamStart, TextDelta
 from streamkit.formats import FormatName, get_format
 from streamkit.message import build_message
@@ -249,3 +254,132 @@ async def test_replayed_times_are_on_the_clock_the_progress_meter_uses(tmp_path:
     stats = timed.meter.summary
     assert stats is not None and stats.ttft is not None
     assert 0.0 < stats.ttft < 1.0 and 0.01 <= stats.elapsed < 2.0  # not wall-clock seconds
+
+
+def _write_attempts(
+    path: Path, responses: list[tuple[float, list[tuple[float, bytes]]]], resume: ResumeMode
+) -> None:
+    """A recording of ``(start, [(t, bytes), ...])`` responses, as ``Recorder`` writes it."""
+    lines: list[dict[str, Any]] = [
+        {"streamkit_recording": 1, "format": "openai", "request": None, "resume": resume}
+    ]
+    for number, (start, chunks) in enumerate(responses, 1):
+        lines.append({"t": start, "response": number})
+        lines += [{"t": t, "b": base64.b64encode(b).decode()} for t, b in chunks]
+    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+
+
+def test_the_recorder_times_every_chunk_from_its_first_call(tmp_path: Path) -> None:
+    path = tmp_path / "two.jsonl"
+    with Recorder(path, format="openai") as recorder:
+        recorder(b"", 100.0)  # the source marks the first response body
+        recorder(b"a", 100.25)
+        recorder(b"", 101.0)  # a retry's response body
+        recorder(b"b", 101.5)
+    recording = load_recording(path)
+    assert recording.responses == ((Chunk(0.25, b"a"),), (Chunk(1.5, b"b"),))
+
+
+@pytest.mark.parametrize("speed", [None, 1.0])
+@pytest.mark.parametrize("responses", [[], [(0.0, [])]], ids=["header only", "empty body"])
+def test_a_recording_without_bytes_ends_with_connection_lost(
+    tmp_path: Path, speed: float | None, responses: list[tuple[float, list[tuple[float, bytes]]]]
+) -> None:
+    path = tmp_path / "empty.jsonl"
+    _write_attempts(path, responses, "restart")
+    scheduler = TestScheduler()
+    results = scheduler.start(lambda: replay(path, speed=speed, scheduler=scheduler))
+    assert len(results.messages) == 1
+    assert results.messages[0].time == 200.0
+    assert isinstance(results.messages[0].value.exception, ConnectionLostError)
+
+
+def _retried_recording(path: Path) -> list[StreamEvent]:
+    """Attempt 1 cut after "One " at 1 s; attempt 2 asked for at 3 s, whole, to 5 s (restart)."""
+    data = _openai_bytes([*SCRIPT, TextDelta("Three.")])
+    _write_attempts(
+        path,
+        [
+            (0.0, [(0.5, data[0]), (1.0, data[1])]),
+            (
+                3.0,
+                [(3.5, data[0]), (4.0, data[1]), (4.5, data[2]), (4.75, data[3]), (5.0, data[4])],
+            ),
+        ],
+        "restart",
+    )
+    return [*SCRIPT, TextDelta("Three.")]
+
+
+@pytest.mark.parametrize("speed", [1.0, 2.0])
+def test_a_timed_replay_keeps_the_recorded_wait_between_attempts(
+    tmp_path: Path, speed: float
+) -> None:
+    path = tmp_path / "retried.jsonl"
+    script = _retried_recording(path)
+    scheduler = TestScheduler()
+    results = scheduler.start(lambda: replay(path, speed=speed, scheduler=scheduler))
+    events = [(m.time, m.value.value) for m in results.messages if m.value.kind == "N"]
+    at = {t: 200.0 + t / speed for t in (0.5, 1.0, 4.5, 4.75, 5.0)}
+    assert [(time, event) for time, event in events if not isinstance(event, Retrying)] == [
+        (at[0.5], script[0]),
+        (at[1.0], script[1]),
+        (at[4.5], script[2]),  # the restart repeats "One ", which is not shown again
+        (at[4.75], script[3]),
+    ]
+    assert [(time, type(e)) for time, e in events if isinstance(e, Retrying)] == [
+        (at[1.0], Retrying)
+    ]
+    assert results.messages[-1] == on_completed(at[5.0])
+    stamps = [(time, e.received_at) for time, e in events if not isinstance(e, Retrying)]
+    assert all(stamp == pytest.approx(time) for time, stamp in stamps)  # the virtual clock
+
+
+def test_a_fast_replay_stamps_every_attempt_on_one_timeline(tmp_path: Path) -> None:
+    path = tmp_path / "retried.jsonl"
+    script = _retried_recording(path)
+    scheduler = TestScheduler()
+    scheduler.advance_to(50.0)
+    events: list[StreamEvent] = []
+    done: list[bool] = []
+    replay(path, scheduler=scheduler).subscribe(events.append, on_completed=lambda: done.append(1))
+    scheduler.start()  # later attempts continue on the scheduler
+    assert done
+    stamped = [(e, e.received_at - 50.0) for e in events if not isinstance(e, Retrying)]
+    assert stamped == [(script[0], 0.5), (script[1], 1.0), (script[2], 4.5), (script[3], 4.75)]
+
+
+async def test_a_fast_replay_measures_the_recorded_timing_across_attempts(
+    tmp_path: Path,
+) -> None:
+    from streamkit.operators.progress import measure_progress
+
+    path = tmp_path / "retried.jsonl"
+    _retried_recording(path)
+    fast = measure_progress()
+    await collect(replay(path).pipe(fast))
+    stats = fast.meter.summary
+    assert stats is not None and stats.ttft is not None and stats.retries == 1
+    # the first text at 1 s, the last at 4.75 s, the restart's repeated text not shown again
+    assert 1.0 <= stats.ttft < 1.5 and 4.75 <= stats.elapsed < 5.5
+    assert min(stats.latencies) >= 0.25 and max(stats.latencies) == pytest.approx(3.5, abs=0.01)
+
+
+async def test_a_retried_replay_ends_with_the_error_the_live_run_ended_with(
+    tmp_path: Path,
+) -> None:
+    fmt = get_format("openai")
+    encoder = fmt.encoder()
+    cut = [encoder.encode(SCRIPT[0]), encoder.encode(SCRIPT[1])]
+    refused = fmt.error_event("invalid_request_error", "bad request")
+    path = tmp_path / "refused.jsonl"
+    _write_attempts(
+        path, [(0.0, [(0.1, cut[0]), (0.2, cut[1])]), (1.0, [(1.1, refused)])], "restart"
+    )
+    with pytest.raises(APIStatusError, match="bad request") as raised:
+        await collect(replay(path))
+    assert not isinstance(raised.value, RetryExhaustedError)
+    # the last recorded attempt's retryable error passes unchanged too
+    _write_attempts(path, [(0.0, [(0.1, cut[0])]), (1.0, [(1.1, cut[0])])], "restart")
+    with pytest.raises(ConnectionLostError):
+        await collect(replay(path))

@@ -17,8 +17,10 @@ Definitions (all times in seconds, relative to the subscription):
   (Anthropic reports a provisional count when the message starts and the final one at the end).
   After a retry that continues the partial answer (``Retrying.continued``, ``resume="continue"``)
   the server's count covers only the continuation, so the tokens counted up to the retry are kept
-  and the continuation's add to them; after a restart the new attempt's report covers the whole
-  answer again and replaces the count;
+  and the continuation's add to them; after a restart (``Retrying.continued`` False) the new
+  attempt's report covers the whole answer again, so whatever an earlier continued retry kept is
+  dropped: until that report the count is the estimate of every chunk received, and the report
+  replaces it;
 - ``tokens_per_second``: ``tokens / (elapsed - ttft)``, the generation rate once the first chunk
   arrived, so connection set-up and prompt processing do not dilute it; None before two distinct
   instants are known;
@@ -285,6 +287,8 @@ class StatsAccumulator:
             self._retries += 1
             if event.continued:
                 self._freeze_base()
+            else:
+                self._reset_base()
         elif isinstance(event, Finish):
             self._finish_reason = event.reason
         elif isinstance(event, Usage):
@@ -350,6 +354,12 @@ class StatsAccumulator:
         self._base_tokens = self._tokens()
         self._usage_tokens = None
         self._counted_at_base = self._count()
+
+    def _reset_base(self) -> None:
+        """The next attempt repeats the whole answer: nothing is kept apart from its count."""
+        self._base_tokens = 0
+        self._base_exact = True
+        self._counted_at_base = 0
 
     def _chunk(self, content: str, now: float) -> None:
         self._chunks += 1

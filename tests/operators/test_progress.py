@@ -424,6 +424,23 @@ def test_a_restart_reports_the_whole_answer_again() -> None:
     assert (acc.stats(4.0).tokens, acc.stats(4.0).tokens_source) == (12, "usage")
 
 
+def test_a_restart_after_a_continued_retry_drops_the_kept_tokens() -> None:
+    acc = feed(
+        StatsAccumulator(started_at=0.0),
+        [
+            (1.0, TextDelta("abcdefghijklmnopqr")),  # 5 estimated
+            (2.0, Retrying(2, 0.0, LOST, continued=True)),  # 5 kept
+            (3.0, ToolCallDelta(0, id="t1", name="f", arguments="{}")),
+            (4.0, Retrying(3, 0.0, LOST, continued=False)),  # the whole answer again
+            (5.0, TextDelta("abcdefghijklmnopqr")),
+        ],
+    )
+    # until the restarted attempt reports, every chunk received is estimated: (18+3+18)/4
+    assert (acc.stats(5.0).tokens, acc.stats(5.0).tokens_source) == (10, "estimate")
+    acc.step(Usage(10, 9), 6.0)  # the restart's report covers the whole answer
+    assert (acc.stats(6.0).tokens, acc.stats(6.0).tokens_source) == (9, "usage")
+
+
 def test_measured_continue_retry_counts_every_attempt() -> None:
     from reactivex import Observable
 

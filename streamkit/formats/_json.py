@@ -15,7 +15,14 @@ from streamkit.errors import (
     truncate,
 )
 
-__all__ = ["api_error_from_response", "load_event_json", "optional_field", "required_field"]
+__all__ = [
+    "api_error_from_response",
+    "load_event_json",
+    "optional_field",
+    "optional_index",
+    "required_field",
+    "required_index",
+]
 
 _T = TypeVar("_T")
 _D = TypeVar("_D")
@@ -63,6 +70,26 @@ def optional_field(
     if isinstance(value, kind) and not _is_bool_for_int(value, kind):
         return value
     raise _shape_error(obj, name, kind, where)
+
+
+def required_index(obj: Mapping[str, Any], name: str, where: str) -> int:
+    """``obj[name]``, which must be an integer of at least 0 (a position in a list).
+
+    Raises:
+        ProtocolError: as ``required_field``, or the integer is negative.
+    """
+    return _non_negative(obj, name, required_field(obj, name, int, where), where)
+
+
+def optional_index(obj: Mapping[str, Any], name: str, where: str, default: int) -> int:
+    """``obj[name]`` as ``required_index``, or ``default`` if it is missing or null."""
+    return _non_negative(obj, name, optional_field(obj, name, int, where, default), where)
+
+
+def _non_negative(obj: Mapping[str, Any], name: str, value: int, where: str) -> int:
+    if value < 0:
+        raise ProtocolError(f"{where} with a negative {name!r}: {truncate(repr(dict(obj)))!r}")
+    return value
 
 
 def _is_bool_for_int(value: object, kind: type[Any]) -> bool:

@@ -38,6 +38,7 @@ from streamkit.formats._json import (
     load_event_json,
     optional_field,
     required_field,
+    required_index,
 )
 from streamkit.sse import SSEEvent, encode_event
 
@@ -146,7 +147,7 @@ class AnthropicDecoder:
         return out
 
     def _block_start(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
-        index = required_field(payload, "index", int, "content_block_start")
+        index = required_index(payload, "index", "content_block_start")
         block = required_field(payload, "content_block", dict, "content_block_start")
         kind = block.get("type")
         kind = kind if isinstance(kind, str) else ""  # an unknown block: skipped
@@ -180,7 +181,7 @@ class AnthropicDecoder:
         return []
 
     def _block_delta(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
-        index = required_field(payload, "index", int, "content_block_delta")
+        index = required_index(payload, "index", "content_block_delta")
         delta = required_field(payload, "delta", dict, "content_block_delta")
         block = self._blocks.get(index)
         if block is None:
@@ -210,7 +211,7 @@ class AnthropicDecoder:
         return []
 
     def _block_stop(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
-        index = required_field(payload, "index", int, "content_block_stop")
+        index = required_index(payload, "index", "content_block_stop")
         kind = self._blocks.pop(index, None)
         if kind is None:
             raise ProtocolError(f"content_block_stop for block {index}, which is not open")

@@ -38,6 +38,7 @@ from streamkit.formats._json import (
     api_error_from_response,
     load_event_json,
     optional_field,
+    optional_index,
 )
 from streamkit.sse import SSEEvent, encode_comment, encode_event
 
@@ -153,7 +154,7 @@ class OpenAIDecoder:
     ) -> None:
         if not isinstance(choice, dict):
             raise ProtocolError(f"malformed choice in chunk: {choice!r:.100}")
-        n = optional_field(choice, "index", int, "chunk choice", 0)
+        n = optional_index(choice, "index", "chunk choice", 0)
         delta = optional_field(choice, "delta", dict, "chunk choice", {})
         role = optional_field(delta, "role", str, "chunk delta", "")
         if role:
@@ -197,7 +198,7 @@ class OpenAIDecoder:
         if not isinstance(call, dict):
             raise ProtocolError(f"chunk delta with a malformed 'tool_calls' item: {call!r:.100}")
         calls = self._calls.setdefault(n, _ChoiceCalls())
-        wire = optional_field(call, "index", int, "chunk tool call", calls.wire)
+        wire = optional_index(call, "index", "chunk tool call", calls.wire)
         call_id = optional_field(call, "id", str, "chunk tool call", None)
         function = optional_field(call, "function", dict, "chunk tool call", {})
         name = optional_field(function, "name", str, "chunk tool call function", None)

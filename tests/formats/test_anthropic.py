@@ -463,16 +463,22 @@ def test_any_json_in_any_position_gives_events_or_protocol_error(
     if not path and value is DELETE:
         return
     decoder = AnthropicDecoder() if template is _MESSAGE_START else opened()
-    data = orjson.dumps(mutate(template, path, value)).decode()
+    mutated = mutate(template, path, value)
+    data = orjson.dumps(mutated).decode()
     sse = SSEEvent(event=template["type"] if named else "message", data=data)
     try:
         events = decoder.decode(sse)
     except (ProtocolError, APIStatusError):
         return
+    tool_use_blocks = {1}  # the one opened() starts
+    if template["type"] == "content_block_start" and isinstance(mutated, dict):
+        block = mutated.get("content_block")
+        if isinstance(block, dict) and block.get("type") == "tool_use":
+            tool_use_blocks.add(mutated.get("index"))
     for decoded in events:
         assert_well_typed(decoded)
         if isinstance(decoded, ToolCallDelta | ToolCallEnd):  # only client tool_use blocks
-            assert decoded.index in (1, 9)
+            assert decoded.index in tool_use_blocks
 
 
 def test_malformed_json_is_protocol_error_naming_the_event() -> None:
@@ -608,3 +614,9 @@ def test_round_trip_of_each_transcript_is_stable() -> None:
     for name in ("anthropic_text.sse", "anthropic_tools.sse", "anthropic_thinking.sse"):
         events = decode_bytes(transcript(name))
         assert canonical(decode_bytes(encode_all(events))) == canonical(events), name
+
+
+def test_a_negative_block_index_is_a_protocol_error() -> None:
+    start = {"type": "content_block_start", "index": -1, "content_block": {"type": "text"}}
+    with pytest.raises(ProtocolError, match="negative 'index'"):
+        started().decode(SSEEvent(event="content_block_start", data=orjson.dumps(start).decode()))

@@ -527,3 +527,8 @@ def test_round_trip_of_each_transcript_is_stable() -> None:
         encoder = FMT.encoder()
         data = b"".join(encoder.encode(e) for e in events) + encoder.finish()
         assert decode_bytes(data) == events, name
+
+
+def test_a_negative_choice_index_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="negative 'index'"):
+        OpenAIDecoder().decode(chunk([{"index": -2, "delta": {"content": "x"}}]))

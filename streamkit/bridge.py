@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -20,6 +21,8 @@ from reactivex.disposable import Disposable
 __all__ = ["EventIterator", "aiter_events", "collect", "from_async_iterable"]
 
 T = TypeVar("T")
+
+_log = logging.getLogger("streamkit")
 
 #: How many items ``aiter_events`` holds for a consumer that has fallen behind.
 DEFAULT_MAX_BUFFERED = 65_536
@@ -58,7 +61,7 @@ def from_async_iterable(factory: Callable[[], AsyncGenerator[T, None]]) -> Obser
                         observer.on_next(item)
             except Exception as exc:
                 if not disposed:
-                    observer.on_error(exc)
+                    _send_error(observer, exc)
                 return
             if not disposed:
                 observer.on_completed()
@@ -82,6 +85,17 @@ def from_async_iterable(factory: Callable[[], AsyncGenerator[T, None]]) -> Obser
         return Disposable(dispose)
 
     return reactivex.create(subscribe)
+
+
+def _send_error(observer: abc.ObserverBase[Any], error: Exception) -> None:
+    """Pass ``error`` on; a subscriber without ``on_error`` gets it logged, once, instead of an
+    asyncio "Task exception was never retrieved" long after the fact."""
+    try:
+        observer.on_error(error)
+    except Exception as unhandled:
+        _log.error(
+            "a stream failed and its subscriber has no on_error: %s", unhandled, exc_info=unhandled
+        )
 
 
 class EventIterator(AsyncIterator[T]):

@@ -41,6 +41,7 @@ from streamkit.events import (
 from streamkit.operators._types import Operator
 from streamkit.operators.tool_calls import (
     InvalidArguments,
+    ToolCallPreview,
     ToolCallState,
     flush_tool_calls,
     step_tool_calls,
@@ -388,7 +389,12 @@ def _apply(message: Message, event: StreamEvent, invalid: InvalidArguments) -> M
         )
     if isinstance(event, ToolCall):
         return _add_tool_call(message, event, invalid)
-    return message
+    if isinstance(event, ToolCallPreview):
+        return message  # a view of fragments the builder assembles itself
+    raise TypeError(
+        f"the message is folded from StreamEvent values, got {type(event).__name__}: "
+        "put operators that turn events into text or lists (text, buffer_*) after it"
+    )
 
 
 def _add_text(texts: Mapping[_TextKey, Pieces], event: StreamEvent) -> Mapping[_TextKey, Pieces]:

@@ -72,6 +72,10 @@ class Timeouts:
     def __post_init__(self) -> None:
         for name in ("connect", "first_token", "idle", "total"):
             value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise TypeError(f"Timeouts.{name} must be seconds or None, got {value!r}")
             if value is not None and not value > 0:
                 raise ValueError(f"Timeouts.{name} must be positive or None, got {value!r}")
 
@@ -141,7 +145,9 @@ async def _stream(
             except TimeoutError as exc:
                 raise StreamTimeoutError(phase, _seconds(timeouts, phase)) from exc
             except aiohttp.ClientError as exc:
-                raise ConnectionLostError(f"connection lost mid-stream: {exc}") from exc
+                raise ConnectionLostError(
+                    f"the connection broke mid-stream ({type(exc).__name__})"
+                ) from exc
             if not chunk:
                 break
             received_at = time.monotonic()
@@ -327,6 +333,13 @@ class ChatEndpoint:
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
 
     def __post_init__(self) -> None:
+        if not isinstance(self.base_url, str):
+            hint = " (an EmbeddedServer's is its .url)" if hasattr(self.base_url, "url") else ""
+            raise TypeError(f"base_url must be a str, got {type(self.base_url).__name__}{hint}")
+        if not isinstance(self.timeouts, Timeouts):
+            raise TypeError(f"timeouts must be a Timeouts, got {type(self.timeouts).__name__}")
+        if not isinstance(self.headers, Mapping):
+            raise TypeError(f"headers must be a mapping, got {type(self.headers).__name__}")
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"base_url must be an http(s) URL, got {_safe_url(self.base_url)!r}")
@@ -376,7 +389,24 @@ class ChatEndpoint:
         events in the stream, ``ProtocolError`` for malformed streams, ``TransportError`` /
         ``ConnectionLostError`` / ``StreamTimeoutError`` for the connection. The stream must end
         with the format's end marker; ending without it is a ``ConnectionLostError``.
+
+        Retrying is opt-in: without ``retry`` any failure ends the stream (``resume`` is unused).
+
+        Raises:
+            TypeError: ``retry`` is not a ``RetryPolicy``, or ``tap`` is not callable.
+            ValueError: ``resume`` is not one of the three modes.
         """
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(
+                f"retry must be a RetryPolicy or None, got {type(retry).__name__} "
+                "(sk.RetryPolicy() gives the defaults)"
+            )
+        if tap is not None and not callable(tap):
+            raise TypeError(
+                f"tap must be callable (bytes, float) -> None, got {type(tap).__name__}"
+            )
+        if resume not in ("continue", "restart", "none"):
+            raise ValueError(f"resume must be 'continue', 'restart' or 'none', got {resume!r}")
         fmt = self.wire_format
         events = self._request(fmt.stream_body(body), tap)
         if retry is None:

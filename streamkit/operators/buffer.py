@@ -203,9 +203,11 @@ def buffer_text(
     """
     _check(count, seconds)
 
-    def select(event: StreamEvent) -> str | None:
+    def select(event: StreamEvent | str) -> str | None:
         if isinstance(event, TextDelta) and event.choice == choice and event.text:
             return event.text
+        if isinstance(event, str) and event:  # text pieces, as from text() or smooth()
+            return event
         return None
 
     return _batching(count, seconds, scheduler, select, "".join, _is_rewind)

@@ -358,6 +358,8 @@ def retry_with_backoff(
         raise ValueError(f"resume must be 'continue', 'restart' or 'none', got {resume!r}")
     if resume == "continue" and continuation is None:
         raise ValueError("resume='continue' needs continuation=, a function of the partial text")
+    if policy is not None and not isinstance(policy, RetryPolicy):
+        raise TypeError(f"policy must be a RetryPolicy or None, got {type(policy).__name__}")
     retry_policy = policy or RetryPolicy()
 
     def operator(source: Observable[StreamEvent]) -> Observable[StreamEvent]:

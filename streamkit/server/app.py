@@ -220,13 +220,21 @@ class EmbeddedServer:
         self.requests: list[RecordedRequest] = []
 
     def __repr__(self) -> str:
-        return f"EmbeddedServer(url={self.url!r}, state={self._state!r})"
+        url = self.url if self._bound_port else None
+        return f"EmbeddedServer(url={url!r}, state={self._state!r})"
 
     @property
     def url(self) -> str:
-        """The server's root URL, e.g. ``http://127.0.0.1:8123`` (no ``/v1``); "" until started."""
+        """The server's root URL, e.g. ``http://127.0.0.1:8123`` (no ``/v1``).
+
+        Raises:
+            RuntimeError: the server was never started.
+        """
         if not self._bound_port:
-            return ""
+            raise RuntimeError(
+                "the server is not started: use `async with EmbeddedServer() as server:`, "
+                "`await server.start()` or `server.run_in_thread()`"
+            )
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self._bound_port}"
 

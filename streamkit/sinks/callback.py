@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 import threading
 from collections.abc import Callable
@@ -221,11 +222,28 @@ def on_events(
     Returns:
         A handle to dispose the subscription or await the final message.
 
+    Raises:
+        TypeError: a callback is a coroutine function; callbacks are called, never awaited
+            (iterate with ``sk.aiter_events`` to await work per event).
+
     Example:
         >>> from streamkit import sinks  # doctest: +SKIP
         >>> handle = sinks.on_events(events, on_text=lambda t: print(t, end=""))  # doctest: +SKIP
         >>> message = await handle.wait()  # doctest: +SKIP
     """
+    callbacks = {
+        "on_text": on_text,
+        "on_tool_call": on_tool_call,
+        "on_done": on_done,
+        "on_error": on_error,
+        "on_event": on_event,
+    }
+    for name, callback in callbacks.items():
+        if inspect.iscoroutinefunction(callback):
+            raise TypeError(
+                f"{name} is a coroutine function: callbacks are called, not awaited; "
+                "use `async for event in sk.aiter_events(events)` to await per event"
+            )
     handle = StreamHandle()
     builder = MessageBuilder(invalid=invalid)
     seen_calls: set[tuple[int, int]] = set()

@@ -152,7 +152,8 @@ async def test_default_faults_apply_when_the_request_has_none() -> None:
 
 async def test_lifecycle_start_once_close_idempotent() -> None:
     server = EmbeddedServer()
-    assert server.url == ""
+    with pytest.raises(RuntimeError, match="not started"):
+        server.url  # noqa: B018
     assert server.open_connections == 0
     await server.start()
     assert server.url.startswith("http://127.0.0.1:")

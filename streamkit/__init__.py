@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import importlib.metadata as _metadata
 
+from streamkit import operators as operators
+from streamkit import record as record
+from streamkit import server as server
+from streamkit import sinks as sinks
 from streamkit.bridge import aiter_events, collect
 from streamkit.errors import (
     APIStatusError,

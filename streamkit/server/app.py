@@ -373,6 +373,9 @@ class EmbeddedServer:
         if body is None or not isinstance(body.get("messages"), list) or not body["messages"]:
             message = "the body must be a JSON object with a non-empty 'messages' list"
             return _error_response(fmt, 400, message, request_id)
+        invalid = _invalid_request(fmt, body)
+        if invalid:
+            return _error_response(fmt, 400, invalid, request_id)
         if fmt.name == "anthropic" and _prefill_ends_in_whitespace(body["messages"]):
             message = "messages: final assistant content cannot end with trailing whitespace"
             return _error_response(fmt, 400, message, request_id)
@@ -508,6 +511,16 @@ class ThreadedServer:
 
 def _request_id() -> str:
     return f"req_{uuid.uuid4().hex[:24]}"
+
+
+def _invalid_request(fmt: WireFormat, body: Mapping[str, Any]) -> str | None:
+    """What the real API would reject in ``body`` with a 400, as its message; None if nothing."""
+    for number, message in enumerate(body["messages"]):
+        if not isinstance(message, Mapping) or not isinstance(message.get("role"), str):
+            return f"messages.{number}: each message must be an object with a 'role'"
+    if fmt.name == "anthropic" and not isinstance(body.get("max_tokens"), int):
+        return "max_tokens: Field required"
+    return None
 
 
 def _prefill_ends_in_whitespace(messages: list[Any]) -> bool:

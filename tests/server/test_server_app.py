@@ -241,3 +241,19 @@ async def test_recorded_requests_keep_the_most_recent(monkeypatch: pytest.Monkey
         for n in range(5):
             await _post(server.url, PATHS["openai"], {**BODY, "model": f"m{n}"})
         assert [r.body["model"] for r in server.requests] == ["m2", "m3", "m4"]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "body", "needle"),
+    [
+        ("openai", {"model": "m", "messages": ["Hi"]}, "must be an object with a 'role'"),
+        ("anthropic", {**BODY, "messages": [{"content": "Hi"}]}, "'role'"),
+        ("anthropic", {k: v for k, v in BODY.items() if k != "max_tokens"}, "max_tokens"),
+    ],
+)
+async def test_requests_the_real_apis_reject_are_rejected_too(
+    server_url: str, fmt: str, body: dict[str, Any], needle: str
+) -> None:
+    status, _, raw = await _post(server_url, PATHS[fmt], body)
+    assert status == 400
+    assert needle in json.loads(raw)["error"]["message"]

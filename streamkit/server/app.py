@@ -547,12 +547,15 @@ def _parse_body(raw: bytes) -> dict[str, Any] | None:
 
 
 def _tool_call_count(request: web.Request, body: Mapping[str, Any]) -> int:
+    """How many tool calls to make: as asked by header or metadata, else one when the request's
+    ``tool_choice`` demands a tool (OpenAI ``required`` or a named function; Anthropic ``any`` or
+    ``tool``), else none."""
     value: Any = request.headers.get(TOOL_CALLS_HEADER)
     if value is None:
         metadata = body.get("metadata")
         value = metadata.get("streamkit_tool_calls") if isinstance(metadata, Mapping) else None
     if value is None:
-        return 0
+        return 1 if body.get("tools") and _tool_required(body.get("tool_choice")) else 0
     try:
         count = int(value)
     except (TypeError, ValueError):
@@ -560,6 +563,12 @@ def _tool_call_count(request: web.Request, body: Mapping[str, Any]) -> int:
     if not 0 <= count <= 64:
         raise ValueError(f"{TOOL_CALLS_HEADER} must be between 0 and 64, got {count}")
     return count
+
+
+def _tool_required(choice: Any) -> bool:
+    if isinstance(choice, str):
+        return choice == "required"
+    return isinstance(choice, Mapping) and choice.get("type") in ("function", "any", "tool")
 
 
 def _json_response(

@@ -200,7 +200,18 @@ def _tool_names(body: Mapping[str, Any]) -> list[str]:
         name = function.get("name") if isinstance(function, Mapping) else tool.get("name")
         if isinstance(name, str) and name:
             names.append(name)
-    return names
+    chosen = _chosen_tool(body.get("tool_choice"))
+    return [chosen] if chosen in names else names
+
+
+def _chosen_tool(choice: Any) -> str | None:
+    """The tool a ``tool_choice`` names: OpenAI ``{"type": "function", "function": {"name"}}``,
+    Anthropic ``{"type": "tool", "name"}``; None for any other choice."""
+    if not isinstance(choice, Mapping):
+        return None
+    function = choice.get("function")
+    name = function.get("name") if isinstance(function, Mapping) else choice.get("name")
+    return name if isinstance(name, str) else None
 
 
 def _tool_arguments(number: int) -> str:

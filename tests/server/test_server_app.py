@@ -257,3 +257,28 @@ async def test_requests_the_real_apis_reject_are_rejected_too(
     status, _, raw = await _post(server_url, PATHS[fmt], body)
     assert status == 400
     assert needle in json.loads(raw)["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "tools", "choice", "expected"),
+    [
+        ("openai", "openai", "required", ["get_weather"]),
+        ("openai", "openai", {"type": "function", "function": {"name": "get_time"}}, ["get_time"]),
+        ("openai", "openai", "auto", []),
+        ("anthropic", "anthropic", {"type": "any"}, ["get_weather"]),
+        ("anthropic", "anthropic", {"type": "tool", "name": "get_time"}, ["get_time"]),
+    ],
+)
+async def test_a_tool_choice_that_demands_a_tool_gets_one_call(
+    server_url: str, fmt: str, tools: str, choice: Any, expected: list[str]
+) -> None:
+    names = ("get_weather", "get_time")
+    offered = [
+        {"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+        if tools == "openai"
+        else {"name": n, "input_schema": {"type": "object"}}
+        for n in names
+    ]
+    body = {**BODY, "tools": offered, "tool_choice": choice}
+    events = await collect(stream_chat(server_url, body, format=fmt))  # type: ignore[arg-type]
+    assert [call.name for call in build_message(events).tool_calls] == expected

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from bench.data import answer_events, encode_stream, split_feeds
 from bench.results import Row, Table, ratio
@@ -195,17 +196,13 @@ def _openai_construct() -> _Candidate:
         from openai.types.chat import ChatCompletionChunk
     except ImportError as exc:
         return _Candidate(label, None, f"private API unavailable: {exc}")
-
-    def run(feeds: list[bytes]) -> int:
-        count = 0
-        for sse in SDKDecoder().iter_bytes(iter(feeds)):
-            count += 1
-            if sse.data.startswith("[DONE]"):
-                continue
-            construct_type(type_=ChatCompletionChunk, value=json.loads(sse.data))
-        return count
-
-    return _Candidate(label, run)
+    return _Candidate(
+        label,
+        _sdk_parsing(
+            SDKDecoder,
+            lambda data: construct_type(type_=ChatCompletionChunk, value=json.loads(data)),
+        ),
+    )
 
 
 def _openai_validate() -> _Candidate:
@@ -215,17 +212,7 @@ def _openai_validate() -> _Candidate:
         from openai.types.chat import ChatCompletionChunk
     except ImportError as exc:
         return _Candidate(label, None, f"private API unavailable: {exc}")
-
-    def run(feeds: list[bytes]) -> int:
-        count = 0
-        for sse in SDKDecoder().iter_bytes(iter(feeds)):
-            count += 1
-            if sse.data.startswith("[DONE]"):
-                continue
-            ChatCompletionChunk.model_validate_json(sse.data)
-        return count
-
-    return _Candidate(label, run)
+    return _Candidate(label, _sdk_parsing(SDKDecoder, ChatCompletionChunk.model_validate_json))
 
 
 def _anthropic_construct() -> _Candidate:
@@ -236,12 +223,24 @@ def _anthropic_construct() -> _Candidate:
         from anthropic.types import RawMessageStreamEvent
     except ImportError as exc:
         return _Candidate(label, None, f"private API unavailable: {exc}")
+    return _Candidate(
+        label,
+        _sdk_parsing(
+            SDKDecoder,
+            lambda data: construct_type(type_=RawMessageStreamEvent, value=json.loads(data)),
+        ),
+    )
+
+
+def _sdk_parsing(sdk_decoder: Callable[[], Any], parse: Callable[[str], object]) -> Decode:
+    """An SDK's SSE decoder followed by its parsing of each event's data (``[DONE]`` skipped)."""
 
     def run(feeds: list[bytes]) -> int:
         count = 0
-        for sse in SDKDecoder().iter_bytes(iter(feeds)):
+        for sse in sdk_decoder().iter_bytes(iter(feeds)):
             count += 1
-            construct_type(type_=RawMessageStreamEvent, value=json.loads(sse.data))
+            if not sse.data.startswith("[DONE]"):
+                parse(sse.data)
         return count
 
-    return _Candidate(label, run)
+    return run

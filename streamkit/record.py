@@ -172,22 +172,25 @@ class Recording:
     Attributes:
         format: the stream's wire format.
         request: the request body, without credentials (None if not recorded).
-        chunks: the body's bytes as they were read, in order, every attempt's, all timed from
-            the recording's start.
+        responses: the chunks of each response body (each attempt of a retried stream), all
+            timed from the recording's start; a body that ended before its first byte is an
+            empty tuple.
         created: when the recording started, ISO 8601 UTC.
         metadata: what the recorder was given to keep.
-        responses: the chunks of each response body (each attempt of a retried stream); a body
-            that ended before its first byte is an empty tuple.
         resume: the resume mode the recorded stream used.
     """
 
     format: FormatName
     request: dict[str, Any] | None
-    chunks: tuple[Chunk, ...]
+    responses: tuple[tuple[Chunk, ...], ...] = ()
     created: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    responses: tuple[tuple[Chunk, ...], ...] = ()
     resume: ResumeMode = "continue"
+
+    @property
+    def chunks(self) -> tuple[Chunk, ...]:
+        """Every response's chunks, in the order they were read."""
+        return tuple(chunk for response in self.responses for chunk in response)
 
     @property
     def body(self) -> bytes:
@@ -229,10 +232,9 @@ def load_recording(path: StrPath) -> Recording:
     return Recording(
         format=fmt.name,
         request=header.get("request"),
-        chunks=tuple(chunk for response in responses for chunk in response),
+        responses=tuple(tuple(response) for response in responses),
         created=header.get("created"),
         metadata=header.get("metadata") or {},
-        responses=tuple(tuple(response) for response in responses),
         resume=resume,
     )
 

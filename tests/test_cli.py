@@ -247,3 +247,46 @@ def test_serve_runs_until_interrupted() -> None:
         _, stderr = process.communicate(timeout=10)
     assert process.returncode == 130
     assert "Traceback" not in stderr
+
+
+def test_the_system_prompt_reaches_the_request() -> None:
+    with EmbeddedServer().run_in_thread() as threaded:
+        result = run_cli(
+            "chat",
+            "Hi",
+            "--base-url",
+            threaded.url,
+            "--system",
+            "Be brief.",
+            "--format",
+            "anthropic",
+            "--no-stats",
+            env={"STREAMKIT_API_KEY": "x"},
+        )
+        (request,) = threaded.server.requests
+
+    assert result.returncode == 0, result.stderr
+    assert request.body["system"] == "Be brief."
+    assert request.body["messages"] == [{"role": "user", "content": "Hi"}]
+
+
+def test_serve_can_require_a_key_from_the_environment() -> None:
+    env = {**os.environ, "SERVE_KEY": SECRET}
+    with subprocess.Popen(
+        [sys.executable, "-m", "streamkit", "serve", "--port", "0", "--api-key-env", "SERVE_KEY"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().split()[3]
+            wrong = run_cli("chat", "Hi", "--base-url", url, env={"STREAMKIT_API_KEY": "nope"})
+            right = run_cli("chat", "Hi", "--base-url", url, env={"STREAMKIT_API_KEY": SECRET})
+        finally:
+            process.send_signal(2)
+            process.communicate(timeout=10)
+
+    assert wrong.returncode == 1 and "401" in wrong.stderr
+    assert right.returncode == 0, right.stderr

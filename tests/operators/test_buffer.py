@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from reactivex import Observable, abc
+from reactivex import Observable
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.marbles import marbles_testing
 from reactivex.testing.recorded import Recorded
@@ -13,6 +11,7 @@ from reactivex.testing.recorded import Recorded
 from streamkit.events import Finish, Rewind, StreamEvent, StreamStart, TextDelta, Usage
 from streamkit.operators._types import Operator
 from streamkit.operators.buffer import _Batch, buffer_events, buffer_text
+from tests.operators._recording_scheduler import RecordingScheduler
 
 on_next, on_error, on_completed = (
     ReactiveTest.on_next,
@@ -142,19 +141,6 @@ def test_rewind_drops_the_waiting_text() -> None:
         buffer_text(count=10, seconds=5.0),
     )
     assert messages == [on_next(8, "new"), on_completed(20)]
-
-
-class RecordingScheduler(TestScheduler):
-    """A test scheduler that remembers the handle of every action scheduled on it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.handles: list[tuple[float, abc.DisposableBase]] = []
-
-    def schedule_absolute(self, duetime: Any, action: Any, state: Any = None) -> Any:
-        handle = super().schedule_absolute(duetime, action, state)
-        self.handles.append((self.to_seconds(duetime), handle))
-        return handle
 
 
 def test_dispose_cancels_the_pending_timer() -> None:

@@ -8,7 +8,7 @@ import pytest
 import reactivex
 from hypothesis import given
 from hypothesis import strategies as st
-from reactivex import Observable, abc
+from reactivex import Observable
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.marbles import marbles_testing
 from reactivex.testing.recorded import Recorded
@@ -16,6 +16,7 @@ from reactivex.testing.recorded import Recorded
 from streamkit.events import Finish, Rewind, StreamEvent, StreamStart, TextDelta
 from streamkit.operators._types import Operator
 from streamkit.operators.text import Unit, smooth, split_units, text
+from tests.operators._recording_scheduler import RecordingScheduler
 
 on_next, on_error, on_completed = (
     ReactiveTest.on_next,
@@ -222,19 +223,6 @@ def test_paced_rewind_drops_the_queue() -> None:
         on_next(30, " "),
         on_completed(30),
     ]
-
-
-class RecordingScheduler(TestScheduler):
-    """A test scheduler that remembers the handle of every action scheduled on it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.handles: list[tuple[float, abc.DisposableBase]] = []
-
-    def schedule_absolute(self, duetime: Any, action: Any, state: Any = None) -> Any:
-        handle = super().schedule_absolute(duetime, action, state)
-        self.handles.append((self.to_seconds(duetime), handle))
-        return handle
 
 
 def test_paced_dispose_stops_the_timer() -> None:

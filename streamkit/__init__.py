@@ -49,7 +49,9 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
-from streamkit.message import Message, build_message, to_message
+from streamkit.fold.message_builder import build_message
+from streamkit.message import Message
+from streamkit.operators.final_message import to_message
 from streamkit.operators.retry import RetryPolicy
 from streamkit.server import EmbeddedServer
 from streamkit.sinks import collect_message, print_stream

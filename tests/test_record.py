@@ -19,8 +19,8 @@ from streamkit.errors import (
     RetryExhaustedError,
 )
 from streamkit.events import ContentEvent, Finish, Retrying, StreamEvent, StreamStart, TextDelta
+from streamkit.fold.message_builder import build_message
 from streamkit.formats import FormatName, get_format
-from streamkit.message import build_message
 from streamkit.operators.retry import ResumeMode, RetryPolicy
 from streamkit.record import Chunk, Recorder, load_recording, replay
 from streamkit.server import EmbeddedServer

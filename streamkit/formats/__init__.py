@@ -9,14 +9,12 @@ them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+from typing import Any, Literal, Protocol, get_args
 
 from streamkit.errors import APIStatusError
 from streamkit.events import ContentEvent
+from streamkit.message import Message
 from streamkit.sse import SSEEvent
-
-if TYPE_CHECKING:
-    from streamkit.message import Message
 
 __all__ = ["FormatName", "StreamDecoder", "StreamEncoder", "WireFormat", "get_format"]
 

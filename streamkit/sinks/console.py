@@ -16,9 +16,9 @@ from reactivex.observer import Observer
 
 from streamkit.errors import truncate
 from streamkit.events import Rewind, StreamEvent, TextDelta, ToolCall
+from streamkit.fold.tool_calls import InvalidArguments
 from streamkit.message import Message
 from streamkit.operators.progress import format_stats, measure_progress
-from streamkit.operators.tool_calls import InvalidArguments
 from streamkit.sinks.callback import on_events
 
 __all__ = ["console_observer", "format_tool_call", "print_stream"]

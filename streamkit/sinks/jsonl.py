@@ -50,7 +50,8 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
-from streamkit.message import Choice, Message, MessageBuilder, ReasoningBlock, accumulate
+from streamkit.fold.message_builder import MessageBuilder, accumulate
+from streamkit.message import Choice, Message, ReasoningBlock
 from streamkit.operators._types import Operator
 
 __all__ = [

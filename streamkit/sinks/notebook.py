@@ -19,10 +19,11 @@ from reactivex import Observable, abc
 
 from streamkit.bridge import aiter_events
 from streamkit.events import StreamEvent
-from streamkit.message import Message, MessageBuilder, accumulate
+from streamkit.fold.message_builder import MessageBuilder, accumulate
+from streamkit.fold.tool_calls import InvalidArguments
+from streamkit.message import Message
 from streamkit.operators.buffer import buffer_events
 from streamkit.operators.progress import format_stats, measure_progress
-from streamkit.operators.tool_calls import InvalidArguments
 from streamkit.sinks.console import format_tool_call
 
 __all__ = ["Display", "DisplayHandle", "live_view", "render_markdown"]

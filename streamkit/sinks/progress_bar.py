@@ -21,9 +21,9 @@ import reactivex.operators as rx_ops
 from reactivex import Observable
 
 from streamkit.events import StreamEvent
+from streamkit.fold.tool_calls import InvalidArguments
 from streamkit.message import Message
 from streamkit.operators._types import Operator
-from streamkit.operators.tool_calls import InvalidArguments
 from streamkit.sinks.jsonl import StrPath, append_jsonl, message_to_dict
 from streamkit.sinks.message import collect_message
 

@@ -23,7 +23,7 @@ from streamkit.errors import (
     StreamTimeoutError,
 )
 from streamkit.events import Retrying, Rewind, StreamEvent, TextDelta, ToolCall
-from streamkit.message import build_message
+from streamkit.fold.message_builder import build_message
 from streamkit.operators.retry import ResumeMode, RetryPolicy
 from streamkit.server import EmbeddedServer, answer_for
 from streamkit.source import ChatEndpoint, Timeouts

@@ -31,8 +31,8 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
+from streamkit.fold.message_builder import build_message
 from streamkit.formats import get_format
-from streamkit.message import build_message
 from streamkit.operators.retry import RetryPolicy, is_retryable, retry_with_backoff
 from streamkit.server import answer_for
 

@@ -14,7 +14,7 @@ import pytest
 from streamkit.bridge import collect
 from streamkit.errors import ConnectionLostError
 from streamkit.events import StreamEvent
-from streamkit.message import build_message
+from streamkit.fold.message_builder import build_message
 from streamkit.server import EmbeddedServer, answer_for
 from streamkit.source import stream_chat
 

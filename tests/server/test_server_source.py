@@ -18,8 +18,8 @@ from streamkit.errors import (
     StreamTimeoutError,
 )
 from streamkit.events import StreamEvent, TextDelta
+from streamkit.fold.message_builder import build_message
 from streamkit.formats import get_format
-from streamkit.message import build_message
 from streamkit.operators.retry import RetryPolicy
 from streamkit.server import EmbeddedServer, answer_for
 from streamkit.source import Timeouts, stream_chat

@@ -22,7 +22,8 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
-from streamkit.message import Message, build_message
+from streamkit.fold.message_builder import build_message
+from streamkit.message import Message
 from streamkit.operators.tool_calls import assemble_tool_calls
 from streamkit.sinks.callback import on_events
 from streamkit.sinks.message import collect_message

@@ -28,7 +28,7 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
-from streamkit.message import build_message
+from streamkit.fold.message_builder import build_message
 from streamkit.sinks.jsonl import (
     JSONLError,
     RecordedError,

@@ -18,7 +18,8 @@ from streamkit.events import (
     ToolCallDelta,
     ToolCallEnd,
 )
-from streamkit.message import Message, build_message
+from streamkit.fold.message_builder import build_message
+from streamkit.message import Message
 from streamkit.server import EmbeddedServer
 from streamkit.sinks.notebook import live_view, render_markdown
 from streamkit.source import stream_chat

@@ -400,6 +400,15 @@ class AnthropicFormat:
             headers["x-api-key"] = api_key
         return headers
 
+    def prompt_body(
+        self, prompt: str, *, model: str, system: str | None, max_tokens: int
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
+        if system:
+            body["system"] = system  # a top-level field, not a message
+        body["messages"] = [{"role": "user", "content": prompt}]
+        return body
+
     def stream_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return {**body, "stream": True}
 

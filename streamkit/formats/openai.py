@@ -303,6 +303,20 @@ class OpenAIFormat:
             headers["authorization"] = f"Bearer {api_key}"
         return headers
 
+    def prompt_body(
+        self, prompt: str, *, model: str, system: str | None, max_tokens: int
+    ) -> dict[str, Any]:
+        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+        if system:
+            messages.insert(0, {"role": "system", "content": system})
+        return {
+            "model": model,
+            "max_tokens": max_tokens,
+            # Usage is streamed only when asked for; a prompt body asks.
+            "stream_options": {"include_usage": True},
+            "messages": messages,
+        }
+
     def stream_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return {**body, "stream": True}
 

@@ -46,9 +46,29 @@ from streamkit.events import (
 from streamkit.operators._scheduling import now_seconds, resolve_scheduler
 from streamkit.operators._types import Operator
 
-__all__ = ["ResumeMode", "RetryPolicy", "is_retryable", "retry_with_backoff"]
+__all__ = [
+    "DEFAULT_RESUME",
+    "ResumeMode",
+    "RetryPolicy",
+    "check_resume",
+    "is_retryable",
+    "retry_with_backoff",
+]
 
 ResumeMode = Literal["continue", "restart", "none"]
+#: How a retried stream resumes unless told otherwise: continue the partial answer.
+DEFAULT_RESUME: ResumeMode = "continue"
+
+
+def check_resume(value: object) -> ResumeMode:
+    """Return ``value`` as a resume mode.
+
+    Raises:
+        ValueError: it is not ``continue``, ``restart`` or ``none``.
+    """
+    if value == "continue" or value == "restart" or value == "none":
+        return value
+    raise ValueError(f"resume must be 'continue', 'restart' or 'none', got {value!r}")
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -354,8 +374,7 @@ def retry_with_backoff(
         source, attempt 2:          -a-b-c-|
         result:             -a-b-R-------c-|      (R = Retrying; a and b are not repeated)
     """
-    if resume not in ("continue", "restart", "none"):
-        raise ValueError(f"resume must be 'continue', 'restart' or 'none', got {resume!r}")
+    resume = check_resume(resume)
     if resume == "continue" and continuation is None:
         raise ValueError("resume='continue' needs continuation=, a function of the partial text")
     if policy is not None and not isinstance(policy, RetryPolicy):

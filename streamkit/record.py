@@ -48,9 +48,9 @@ from streamkit._credentials import is_credential_name
 from streamkit.errors import ProtocolError
 from streamkit.events import StreamEvent
 from streamkit.formats import FormatName, WireFormat, get_format
+from streamkit.jsonl_file import StrPath, append_jsonl, read_jsonl
 from streamkit.operators._scheduling import now_seconds, resolve_scheduler
 from streamkit.operators.retry import ResumeMode, RetryPolicy, retry_with_backoff
-from streamkit.sinks.jsonl import StrPath, append_jsonl, read_jsonl
 from streamkit.source import _ChatBody
 from streamkit.sse import DEFAULT_MAX_EVENT_BYTES
 

@@ -11,7 +11,7 @@ file primitive (``append_jsonl``, ``read_jsonl``, ``JSONLError``, ``StrPath``) i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 from reactivex import Observable, abc
@@ -29,7 +29,6 @@ from streamkit.jsonl_file import JSONLError as JSONLError
 from streamkit.jsonl_file import StrPath as StrPath
 from streamkit.jsonl_file import append_jsonl as append_jsonl
 from streamkit.jsonl_file import read_jsonl as read_jsonl
-from streamkit.operators._types import Operator
 
 __all__ = [
     "JSONLError",
@@ -48,7 +47,7 @@ __all__ = [
 
 def to_jsonl(
     path: StrPath, *, what: Literal["events", "messages"] = "events"
-) -> Operator[StreamEvent, StreamEvent]:
+) -> Callable[[Observable[StreamEvent]], Observable[StreamEvent]]:
     """Append the stream to a JSON Lines file as it passes; events pass on unchanged.
 
     With ``what="events"`` every event is a line (``event_to_dict``), written before it is passed

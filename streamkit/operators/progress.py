@@ -228,7 +228,7 @@ class ProgressMeter:
         """Start a fresh run, replacing any run going on; returns the handle that feeds it.
 
         The clock is read now: this is the start of ``ttft``. ``summary`` is None until the run
-        ends, and ``updates()`` feeds waiting for a run start following this one.
+        ends, and ``updates()`` feeds that were waiting for a run now follow this one.
 
         Args:
             clock: replaces the meter's clock, for this run and after it.

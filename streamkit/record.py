@@ -13,7 +13,7 @@ source marks each response body's start, ``{"t": ..., "response": n}``), or the 
 a tap fed only chunks. Every attempt of a retried stream is timed on this one timeline, so the
 waits between attempts are in it. The request body is stored without credentials (keys
 such as ``api_key`` or ``authorization`` are dropped at any depth); API keys travel in headers,
-which are never recorded. Each line is appended with one write (see ``streamkit.sinks.jsonl``),
+which are never recorded. Each line is appended with one write (see ``streamkit.jsonl_file``),
 so a crash costs at most the chunk being written.
 
 ``replay(path)`` decodes the recorded bytes exactly as the live source does (the same SSE
@@ -49,6 +49,7 @@ from streamkit.chat_decoder import ChatDecoder
 from streamkit.errors import ProtocolError
 from streamkit.events import StreamEvent
 from streamkit.formats import FormatName, WireFormat, get_format
+from streamkit.jsonl_file import StrPath, append_jsonl, read_jsonl
 from streamkit.operators._scheduling import now_seconds, resolve_scheduler
 from streamkit.operators.retry import (
     DEFAULT_RESUME,
@@ -57,7 +58,6 @@ from streamkit.operators.retry import (
     check_resume,
     retry_with_backoff,
 )
-from streamkit.sinks.jsonl import StrPath, append_jsonl, read_jsonl
 from streamkit.sse import DEFAULT_MAX_EVENT_BYTES
 
 __all__ = ["Chunk", "Recorder", "Recording", "load_recording", "replay"]

@@ -23,8 +23,9 @@ from streamkit.fold.message_builder import MessageBuilder, accumulate
 from streamkit.fold.tool_calls import InvalidArguments
 from streamkit.message import Message
 from streamkit.operators.buffer import buffer_events
-from streamkit.operators.progress import format_stats, measure_progress
+from streamkit.operators.progress import measure_progress
 from streamkit.sinks.console import format_tool_call
+from streamkit.stats import format_stats
 
 __all__ = ["Display", "DisplayHandle", "live_view", "render_markdown"]
 

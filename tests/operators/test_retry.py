@@ -1,8 +1,14 @@
-"""retry_with_backoff: the resume ledger as plain code, the operator under virtual time."""
+"""retry_with_backoff under virtual time: policy, timing, resume modes, wiring to the ledger.
+
+What of each attempt goes downstream is the ledger's rule, tested as a plain step function in
+``tests/fold/test_retry_ledger.py``; here the same rules are checked through the operator.
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
+from typing import get_args
 
 import pytest
 import reactivex
@@ -33,7 +39,15 @@ from streamkit.events import (
 )
 from streamkit.formats import get_format
 from streamkit.message import build_message
-from streamkit.operators.retry import RetryPolicy, is_retryable, retry_with_backoff
+from streamkit.operators.retry import (
+    DEFAULT_RESUME,
+    RESUME_MODES,
+    ResumeMode,
+    RetryPolicy,
+    check_resume,
+    is_retryable,
+    retry_with_backoff,
+)
 from streamkit.server import answer_for
 
 on_next, on_error, on_completed = (
@@ -145,10 +159,50 @@ def test_policy_rejects_nonsense() -> None:
         RetryPolicy(max_attempts=0)
     with pytest.raises(ValueError, match="base_delay"):
         RetryPolicy(base_delay=-1)
-    with pytest.raises(ValueError, match="continuation"):
-        retry_with_backoff(resume="continue")
     with pytest.raises(ValueError, match="resume"):
         retry_with_backoff(resume="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="policy"):
+        retry_with_backoff(3)  # type: ignore[arg-type]
+
+
+# --- the resume mode: one default, one check ----------------------------------------------------
+
+
+def test_resume_defaults_to_continue_once() -> None:
+    default = inspect.signature(retry_with_backoff).parameters["resume"].default
+    assert default == DEFAULT_RESUME == "continue"
+    assert RESUME_MODES == get_args(ResumeMode) == ("continue", "restart", "none")
+
+
+@pytest.mark.parametrize("mode", ["continue", "restart", "none"])
+def test_check_resume_returns_a_valid_mode(mode: str) -> None:
+    assert check_resume(mode) == mode
+
+
+@pytest.mark.parametrize("bad", ["sometimes", "", "Continue", None, ["continue"]])
+def test_check_resume_rejects_anything_else_with_the_modes_listed(bad: object) -> None:
+    expected = f"resume must be 'continue', 'restart' or 'none', got {bad!r}"
+    with pytest.raises(ValueError) as raised:
+        check_resume(bad)
+    assert str(raised.value) == expected
+
+
+def test_continue_without_a_continuation_resubscribes_and_resumes_like_restart() -> None:
+    scripts: list[tuple[list[StreamEvent], BaseException | None]] = [
+        ([START, *text("Hel", "lo wo")], LOST),
+        (answer("Hello", " there"), None),
+    ]
+    outcomes = []
+    for mode in ("continue", "restart"):
+        scheduler = TestScheduler()
+        source, subs = attempts(scheduler, scripts)
+        messages = run(source, scheduler, retry_with_backoff(fixed_policy(), resume=mode))
+        outcomes.append((values(messages), len(subs)))
+    (continued, subscriptions), restarted = outcomes
+    assert (continued, subscriptions) == restarted
+    assert subscriptions == 2
+    assert [e.continued for e in continued if isinstance(e, Retrying)] == [False]
+    assert any(isinstance(e, Rewind) for e in continued)  # " there" diverges from "lo wo"
 
 
 # --- restart ----------------------------------------------------------------------------------

@@ -427,18 +427,6 @@ def test_a_completed_tool_call_is_not_repeated_on_restart() -> None:
     assert events[-1] == finish
 
 
-def test_open_calls_are_released_when_the_choice_finishes_without_end_events() -> None:
-    scheduler = TestScheduler()
-    stream = [
-        START,
-        ToolCallDelta(0, id="a", name="f", arguments="{}"),
-        Finish("tool_calls", raw_reason="tool_calls"),
-    ]
-    source, _ = attempts(scheduler, [(stream, None)])
-    events = values(run(source, scheduler, retry_with_backoff(fixed_policy())))
-    assert events == stream
-
-
 # --- repeated failures: the baseline is everything delivered so far ------------------------------
 
 
@@ -501,27 +489,6 @@ def test_continue_that_falls_back_to_restart_twice_repeats_nothing() -> None:
     assert delivered_text(messages) == "Hello world!"
 
 
-def test_tool_calls_matched_by_an_attempt_that_failed_are_not_repeated() -> None:
-    scheduler = TestScheduler()
-
-    def call(index: int, call_id: str, name: str) -> list[StreamEvent]:
-        return [ToolCallDelta(index, id=call_id, name=name, arguments="{}"), ToolCallEnd(index)]
-
-    finish = Finish("tool_calls", raw_reason="tool_calls")
-    source, _ = attempts(
-        scheduler,
-        [
-            ([START, *call(0, "a", "f"), *call(1, "b", "g")], LOST),
-            ([START, *call(0, "c", "f")], LOST),
-            ([START, *call(0, "d", "f"), *call(1, "e", "g"), finish], None),
-        ],
-    )
-    events = values(run(source, scheduler, retry_with_backoff(fixed_policy())))
-    assert [e.id for e in events if isinstance(e, ToolCallDelta)] == ["a", "b"]
-    assert not any(isinstance(e, Rewind) for e in events)
-    assert events[-1] == finish
-
-
 def test_a_finish_matched_by_an_attempt_that_failed_is_not_repeated() -> None:
     scheduler = TestScheduler()
     second = StreamStart("msg_1", "m", choice=1)
@@ -546,38 +513,6 @@ def test_a_finish_matched_by_an_attempt_that_failed_is_not_repeated() -> None:
         TextDelta("C", choice=1),
         done_1,
     ]
-
-
-# --- several choices ------------------------------------------------------------------------------
-
-
-def test_every_choice_starts_once_without_failures() -> None:
-    scheduler = TestScheduler()
-    stream = [
-        START,
-        StreamStart("msg_1", "m", choice=1),
-        TextDelta("a"),
-        TextDelta("b", choice=1),
-        Finish("stop", raw_reason="stop"),
-        Finish("stop", raw_reason="stop", choice=1),
-    ]
-    source, _ = attempts(scheduler, [(stream, None)])
-    assert values(run(source, scheduler, retry_with_backoff(fixed_policy()))) == stream
-
-
-def test_a_choice_that_starts_only_in_a_later_attempt_is_started_then() -> None:
-    scheduler = TestScheduler()
-    second = StreamStart("msg_1", "m", choice=1)
-    source, _ = attempts(
-        scheduler,
-        [
-            ([START, TextDelta("a")], LOST),
-            ([START, second, TextDelta("a"), TextDelta("b", choice=1)], None),
-        ],
-    )
-    events = values(run(source, scheduler, retry_with_backoff(fixed_policy())))
-    starts = [e for e in events if isinstance(e, StreamStart)]
-    assert starts == [START, second]
 
 
 # --- synchronous schedulers -----------------------------------------------------------------------
@@ -688,13 +623,6 @@ def test_a_continuation_that_fails_to_start_is_a_failed_attempt() -> None:
     operator = retry_with_backoff(fixed_policy(), resume="continue", continuation=continuation)
     messages = run(source, scheduler, operator)
     assert isinstance(messages[-1].value.exception, ValueError)  # type: ignore[attr-defined]
-
-
-def test_continue_stops_skipping_whitespace_at_other_content() -> None:
-    scheduler = TestScheduler()
-    think = ReasoningDelta("hmm")
-    messages, _ = continued(scheduler, [START, *text("Hello ")], [think, *text(" world")])
-    assert delivered_text(messages) == "Hello  world"
 
 
 def test_anthropic_prefill_never_ends_in_whitespace() -> None:

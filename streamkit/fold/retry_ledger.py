@@ -72,7 +72,7 @@ The rules
    ``Rewind``. A failure after that loses at most a trailing ``Usage``, so the owner ends the
    stream normally instead of trying again.
 
-8. Everything else (``Usage``, and ``Retrying`` or ``Rewind`` from a retry layer further up) passes
+8. Everything else (``Usage``, and ``Retrying`` or ``Rewind`` from a retry layer upstream) passes
    at once, unrecorded.
 
 Cost: without a retry, a step costs as much as its event's text (appending a piece, a bounded

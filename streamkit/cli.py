@@ -26,7 +26,7 @@ from streamkit.client import ChatEndpoint
 from streamkit.errors import APIStatusError, StreamkitError
 from streamkit.events import Retrying, StreamEvent
 from streamkit.formats import get_format
-from streamkit.operators.retry import DEFAULT_RESUME, RetryPolicy
+from streamkit.operators.retry import DEFAULT_RESUME, RESUME_MODES, RetryPolicy
 from streamkit.record import Recorder
 from streamkit.server import FAULT_HEADER, EmbeddedServer, parse_faults
 from streamkit.sinks import collect_message, print_stream
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "--retry", action=argparse.BooleanOptionalAction, default=True, help="retry failures"
     )
-    chat.add_argument("--resume", choices=("continue", "restart", "none"), default=DEFAULT_RESUME)
+    chat.add_argument("--resume", choices=RESUME_MODES, default=DEFAULT_RESUME)
     chat.add_argument("--max-attempts", type=_positive_int, default=5)
     chat.add_argument("--connect-timeout", type=_positive, default=10.0, metavar="S")
     chat.add_argument("--first-token-timeout", type=_positive, default=60.0, metavar="S")

@@ -50,7 +50,7 @@ from streamkit.errors import ProtocolError
 from streamkit.events import StreamEvent
 from streamkit.formats import FormatName, WireFormat, get_format
 from streamkit.jsonl_file import StrPath, append_jsonl, read_jsonl
-from streamkit.operators._scheduling import now_seconds, resolve_scheduler
+from streamkit.operators.base import now_seconds, resolve_scheduler
 from streamkit.operators.retry import (
     DEFAULT_RESUME,
     ResumeMode,

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 from functools import reduce
 from typing import Literal, TypeAlias
 
-from streamkit._pieces import Pieces
 from streamkit.events import (
     Finish,
     ReasoningDelta,
@@ -28,6 +27,7 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
+from streamkit.fold.text_pieces import Pieces
 from streamkit.fold.tool_calls import (
     InvalidArguments,
     ToolCallPreview,

@@ -27,7 +27,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeAlias
 
-from streamkit._pieces import Pieces
 from streamkit.events import (
     Finish,
     Rewind,
@@ -37,6 +36,7 @@ from streamkit.events import (
     ToolCallEnd,
 )
 from streamkit.fold.partial_json import parse_partial_json
+from streamkit.fold.text_pieces import Pieces
 from streamkit.tool_arguments import parse_arguments, validate_tool_call
 
 __all__ = [

@@ -9,7 +9,7 @@ from streamkit.events import StreamEvent
 from streamkit.fold.message_builder import MessageBuilder, accumulate
 from streamkit.fold.tool_calls import InvalidArguments
 from streamkit.message import Message
-from streamkit.operators._types import Operator
+from streamkit.operators.base import Operator
 
 __all__ = ["to_message"]
 

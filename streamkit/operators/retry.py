@@ -40,8 +40,7 @@ from reactivex.disposable import SerialDisposable, SingleAssignmentDisposable
 from streamkit.errors import RetryExhaustedError, StreamkitError
 from streamkit.events import Retrying, StreamEvent
 from streamkit.fold.retry_ledger import RetryLedger
-from streamkit.operators._scheduling import now_seconds, resolve_scheduler
-from streamkit.operators._types import Operator
+from streamkit.operators.base import Operator, now_seconds, resolve_scheduler
 
 __all__ = [
     "DEFAULT_RESUME",

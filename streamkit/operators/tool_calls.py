@@ -25,7 +25,7 @@ from streamkit.fold.tool_calls import (
     step_tool_calls,
     validate_tool_call,
 )
-from streamkit.operators._types import Operator
+from streamkit.operators.base import Operator
 
 __all__ = [
     "InvalidArguments",

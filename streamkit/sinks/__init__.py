@@ -14,6 +14,7 @@ Recording raw bytes for replay lives in ``streamkit.record``.
 from __future__ import annotations
 
 from streamkit.sinks.callback import StreamHandle, on_events
+from streamkit.sinks.collect import collect_message
 from streamkit.sinks.console import console_observer, format_tool_call, print_stream
 from streamkit.sinks.jsonl import (
     JSONLError,
@@ -27,7 +28,6 @@ from streamkit.sinks.jsonl import (
     read_jsonl,
     to_jsonl,
 )
-from streamkit.sinks.message import collect_message
 from streamkit.sinks.notebook import DisplayHandle, live_view, render_markdown
 from streamkit.sinks.plot import plot_stats
 from streamkit.sinks.progress_bar import ProgressBar, gather_streams, progress_bar, track

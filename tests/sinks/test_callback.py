@@ -26,7 +26,7 @@ from streamkit.fold.message_builder import build_message
 from streamkit.message import Message
 from streamkit.operators.tool_calls import assemble_tool_calls
 from streamkit.sinks.callback import on_events
-from streamkit.sinks.message import collect_message
+from streamkit.sinks.collect import collect_message
 
 EVENTS: list[StreamEvent] = [
     StreamStart("msg_1", "m"),

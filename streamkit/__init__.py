@@ -5,8 +5,15 @@ The names most programs need are here::
     import streamkit as sk
     from streamkit import operators as sk_ops
 
-    events = sk.stream_chat(url, body, format="anthropic", retry=sk.RetryPolicy())
-    message = await sk.collect_message(events)
+    async with sk.open_stream(url, body, format="anthropic") as stream:
+        async for text in stream.text_stream:      # the live text ...
+            print(text, end="")
+    message = await stream                         # ... and the final message: one request
+
+    for text in sk.open_stream_sync(url, body).text_stream:   # the same without asyncio
+        print(text, end="")
+
+``sk.stream_chat`` gives the plain cold observable for Rx pipelines.
 
 Operators live in ``streamkit.operators``, sinks in ``streamkit.sinks``, the embedded LLM server
 in ``streamkit.server``; the event model in ``streamkit.events``, errors in ``streamkit.errors``.
@@ -21,7 +28,7 @@ from streamkit import record as record
 from streamkit import server as server
 from streamkit import sinks as sinks
 from streamkit.bridge import aiter_events, collect
-from streamkit.client import ChatEndpoint, stream_chat
+from streamkit.client import ChatEndpoint, RepeatedRequestWarning, open_stream, stream_chat
 from streamkit.errors import (
     APIStatusError,
     AuthenticationError,
@@ -50,16 +57,19 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
+from streamkit.extras import DISTRIBUTION as _DISTRIBUTION
 from streamkit.fold.message_builder import build_message
 from streamkit.message import Message
 from streamkit.operators.final_message import to_message
 from streamkit.operators.retry import RetryPolicy
 from streamkit.server import EmbeddedServer
 from streamkit.sinks import collect_message, print_stream
+from streamkit.stream_handle import ChatStream, StreamHandle
+from streamkit.sync import SyncChatStream, open_stream_sync
 from streamkit.transport import Timeouts, sse_source
 
 try:
-    __version__ = _metadata.version("streamkit")
+    __version__ = _metadata.version(_DISTRIBUTION)
 except _metadata.PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0"
 
@@ -67,6 +77,7 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "ChatEndpoint",
+    "ChatStream",
     "ConnectionLostError",
     "EmbeddedServer",
     "Finish",
@@ -76,15 +87,18 @@ __all__ = [
     "RateLimitError",
     "ReasoningDelta",
     "RefusalDelta",
+    "RepeatedRequestWarning",
     "RetryExhaustedError",
     "RetryPolicy",
     "Retrying",
     "Rewind",
     "ServerError",
     "StreamEvent",
+    "StreamHandle",
     "StreamStart",
     "StreamTimeoutError",
     "StreamkitError",
+    "SyncChatStream",
     "TextDelta",
     "Timeouts",
     "ToolCall",
@@ -97,6 +111,8 @@ __all__ = [
     "build_message",
     "collect",
     "collect_message",
+    "open_stream",
+    "open_stream_sync",
     "print_stream",
     "sse_source",
     "stream_chat",

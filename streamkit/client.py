@@ -6,19 +6,35 @@ joins them: it builds each attempt's request from the format (the first request,
 ``resume="continue"`` the continuation request that carries the partial answer), and hands them
 to ``retry_with_backoff``. The resume mode has one default, ``DEFAULT_RESUME``, and is checked in
 one place, ``check_resume``.
+
+``ChatEndpoint.open`` / ``open_stream`` wrap the stream in a ``ChatStream`` handle: iterated for
+the live text, then awaited for the final message, with one request. The plain observable stays
+cold, so a second subscription is a second request; when that happens while another is running
+or after one completed (the usual accident: iterating, then ``collect_message`` on the same
+observable), a ``RepeatedRequestWarning`` says so.
+
+Logging (``streamkit.client``, silent unless the application configures logging): each request
+at DEBUG (URL without credentials, format, model), each retry with its cause, delay and resume
+decision at INFO, a ``Rewind`` at INFO, and the end at INFO with duration, time to first token,
+output tokens and finish reason, or the error. Bodies and headers are never logged.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import aiohttp
-from reactivex import Observable
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable
 
-from streamkit.events import StreamEvent
+from streamkit.events import Finish, Retrying, Rewind, StreamEvent, StreamStart, Usage
+from streamkit.fold.tool_calls import InvalidArguments
 from streamkit.formats import FormatName, WireFormat, get_format
 from streamkit.operators.retry import (
     DEFAULT_RESUME,
@@ -28,9 +44,30 @@ from streamkit.operators.retry import (
     retry_with_backoff,
 )
 from streamkit.sse import DEFAULT_MAX_EVENT_BYTES
+from streamkit.stats import Tokenizer
+from streamkit.stream_handle import ChatStream
 from streamkit.transport import ByteTap, Timeouts, chat_attempt, safe_url
 
-__all__ = ["ChatEndpoint", "StreamRecorder", "stream_chat"]
+__all__ = [
+    "ChatEndpoint",
+    "ChatStream",
+    "RepeatedRequestWarning",
+    "StreamRecorder",
+    "open_stream",
+    "stream_chat",
+]
+
+_log = logging.getLogger("streamkit.client")
+
+
+class RepeatedRequestWarning(UserWarning):
+    """A chat observable was subscribed again: that sends the request again.
+
+    Issued when a subscription starts while another of the same observable runs, or after one
+    completed. A retry after a failure is not a repeat. Use ``sk.open_stream`` to iterate and
+    await one request; silence it with ``warnings.filterwarnings("ignore",
+    category=sk.RepeatedRequestWarning)`` where repeating is meant.
+    """
 
 
 @runtime_checkable
@@ -159,18 +196,48 @@ class ChatEndpoint:
         if isinstance(tap, StreamRecorder):
             tap.describe(format=fmt.name, request=body, resume=resume if retry else "none")
         events = self._attempt(fmt.stream_body(body), tap)
-        if retry is None:
-            return events
-        return events.pipe(
-            retry_with_backoff(
-                retry,
-                resume=resume,
-                continuation=lambda partial: self._attempt(
-                    fmt.continuation_body(body, partial), tap
-                ),
-                carried=fmt.continuation_prefix,
+        if retry is not None:
+            events = events.pipe(
+                retry_with_backoff(
+                    retry,
+                    resume=resume,
+                    continuation=lambda partial: self._attempt(
+                        fmt.continuation_body(body, partial), tap
+                    ),
+                    carried=fmt.continuation_prefix,
+                )
             )
+        return _observed(
+            events,
+            url=safe_url(self.url),
+            format=fmt.name,
+            model=str(body.get("model", "")),
+            resume=resume if retry is not None else None,
         )
+
+    def open(
+        self,
+        body: Mapping[str, Any],
+        *,
+        retry: RetryPolicy | None = None,
+        resume: ResumeMode = DEFAULT_RESUME,
+        tap: ByteTap | None = None,
+        invalid: InvalidArguments = "raise",
+        tokenizer: Tokenizer | None = None,
+    ) -> ChatStream:
+        """A ``ChatStream`` handle on one streamed answer: iterate it, then await the message.
+
+        The request is sent when the handle is first used; see ``ChatStream``. The arguments
+        are those of ``stream``, plus ``invalid`` and ``tokenizer`` for the handle.
+
+        Example:
+            >>> async with endpoint.open(body) as stream:  # doctest: +SKIP
+            ...     async for text in stream.text_stream:
+            ...         print(text, end="")
+            >>> message = await stream  # doctest: +SKIP
+        """
+        events = self.stream(body, retry=retry, resume=resume, tap=tap)
+        return ChatStream(events, invalid=invalid, tokenizer=tokenizer)
 
     def _attempt(self, body: Mapping[str, Any], tap: ByteTap | None) -> Observable[StreamEvent]:
         return chat_attempt(
@@ -222,3 +289,154 @@ def stream_chat(
         max_event_bytes=max_event_bytes,
     )
     return endpoint.stream(body, retry=retry, resume=resume, tap=tap)
+
+
+def open_stream(
+    base_url: str,
+    body: Mapping[str, Any],
+    *,
+    format: FormatName | WireFormat = "openai",
+    api_key: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    session: aiohttp.ClientSession | None = None,
+    timeouts: Timeouts | None = None,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    retry: RetryPolicy | None = None,
+    resume: ResumeMode = DEFAULT_RESUME,
+    tap: ByteTap | None = None,
+) -> ChatStream:
+    """Open one streamed chat answer as a ``ChatStream``: the live text, then the final message.
+
+    The way to stream once and get both, like the SDKs' stream managers: iterate the handle
+    (events) or its ``text_stream``, then ``await`` it for the final ``Message``; ``stats`` and
+    ``usage`` come with it. One request, sent when the handle is first used. The arguments are
+    those of ``stream_chat``; retrying is opt-in (``retry=sk.RetryPolicy()``).
+
+    Example:
+        >>> async with sk.open_stream(url, body) as stream:  # doctest: +SKIP
+        ...     async for text in stream.text_stream:
+        ...         print(text, end="", flush=True)
+        >>> message = await stream  # doctest: +SKIP
+    """
+    endpoint = ChatEndpoint(
+        base_url,
+        format=format,
+        api_key=api_key,
+        headers=headers or {},
+        session=session,
+        timeouts=timeouts or Timeouts(),
+        max_event_bytes=max_event_bytes,
+    )
+    return endpoint.open(body, retry=retry, resume=resume, tap=tap)
+
+
+def _observed(
+    events: Observable[StreamEvent],
+    *,
+    url: str,
+    format: str,
+    model: str,
+    resume: ResumeMode | None,
+) -> Observable[StreamEvent]:
+    """``events`` with logging and the repeated-request warning; the events pass unchanged.
+
+    The count of running and completed subscriptions belongs to this observable (one
+    ``stream()`` call), so it sees a repeat; everything else is per subscription.
+    """
+    running = 0
+    completed = 0
+
+    def subscribe(
+        observer: abc.ObserverBase[StreamEvent], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        nonlocal running
+        if running or completed:
+            warnings.warn(
+                f"this chat stream was subscribed again ({running} running, {completed} "
+                "completed): each subscription sends the request again. To show the text and "
+                "get the final message from one request use sk.open_stream(...)",
+                RepeatedRequestWarning,
+                stacklevel=2,
+            )
+        running += 1
+        started = time.monotonic()
+        first_content: float | None = None
+        output_tokens: int | None = None
+        finish: str | None = None
+        ended = False
+        _log.debug(
+            "request: %s (%s, model %s, retry %s)",
+            url,
+            format,
+            model or "?",
+            f"on, resume={resume}" if resume else "off",
+        )
+
+        def release() -> None:
+            end()
+
+        def end() -> bool:
+            nonlocal ended, running
+            if ended:
+                return False
+            ended = True
+            running -= 1
+            return True
+
+        def on_next(event: StreamEvent) -> None:
+            nonlocal first_content, output_tokens, finish
+            if first_content is None and not isinstance(
+                event, (StreamStart, Usage, Retrying, Rewind)
+            ):
+                first_content = event.received_at
+            if isinstance(event, Usage) and event.output_tokens is not None:
+                output_tokens = event.output_tokens
+            elif isinstance(event, Finish):
+                finish = event.reason
+            elif isinstance(event, Retrying):
+                _log.info(
+                    "retrying %s: attempt %d in %.2f s after %s: %s (%s)",
+                    url,
+                    event.attempt,
+                    event.delay,
+                    type(event.cause).__name__,
+                    event.cause,
+                    "continuing the partial answer" if event.continued else "restarting",
+                )
+            elif isinstance(event, Rewind):
+                _log.info(
+                    "the restarted answer diverged from what was delivered: rewind (attempt %d)",
+                    event.attempt,
+                )
+            observer.on_next(event)
+
+        def on_error(error: Exception) -> None:
+            if end():
+                _log.info(
+                    "stream from %s failed after %.2f s: %s: %s",
+                    url,
+                    time.monotonic() - started,
+                    type(error).__name__,
+                    error,
+                )
+            observer.on_error(error)
+
+        def on_completed() -> None:
+            nonlocal completed
+            if end():
+                completed += 1
+                ttft = "-" if first_content is None else f"{first_content - started:.3f} s"
+                _log.info(
+                    "stream from %s done in %.2f s: TTFT %s, %s output tokens, finish %s",
+                    url,
+                    time.monotonic() - started,
+                    ttft,
+                    "?" if output_tokens is None else output_tokens,
+                    finish or "?",
+                )
+            observer.on_completed()
+
+        upstream = events.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+        return CompositeDisposable(upstream, Disposable(release))
+
+    return Observable(subscribe)

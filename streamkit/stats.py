@@ -124,7 +124,7 @@ class StreamStats:
             The matplotlib ``Figure`` with two axes.
 
         Raises:
-            ImportError: matplotlib is not installed (``pip install streamkit[plot]``).
+            ImportError: matplotlib is not installed (``pip install 'streamkit-llm[plot]'``).
         """
         # Deferred, and the one import of a higher layer here: the sink owns the drawing.
         from streamkit.sinks.plot import plot_stats

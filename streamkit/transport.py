@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ from streamkit.formats import WireFormat
 from streamkit.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 
 __all__ = ["ByteTap", "Timeouts", "chat_attempt", "safe_url", "sse_source"]
+
+# One line per attempt at DEBUG; the URL goes through safe_url, headers are never logged.
+_log = logging.getLogger("streamkit.transport")
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -129,6 +133,13 @@ async def _stream(
         if session is None:
             session = await stack.enter_async_context(aiohttp.ClientSession())
         response = await _connect(stack, session, request, started)
+        _log.debug(
+            "%s %s: HTTP %d after %.3f s",
+            request.method,
+            safe_url(request.url),
+            response.status,
+            loop.time() - started,
+        )
         if response.status >= 300:
             body = await _read_error_body(response, timeouts, started)
             raise error_for_status(response.status, body, response.headers)

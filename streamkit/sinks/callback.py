@@ -13,161 +13,18 @@ asyncio does for a future whose exception was never retrieved.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import inspect
-import logging
-import threading
 from collections.abc import Callable
 
 from reactivex import Observable
-from reactivex.disposable import SingleAssignmentDisposable
 
 from streamkit.events import Rewind, StreamEvent, TextDelta, ToolCall
 from streamkit.fold.message_builder import MessageBuilder, accumulate
 from streamkit.message import Message
 from streamkit.operators.tool_calls import InvalidArguments, assemble_tool_calls
+from streamkit.stream_handle import StreamHandle
 
 __all__ = ["StreamHandle", "on_events"]
-
-_log = logging.getLogger("streamkit")
-
-
-class StreamHandle:
-    """A running ``on_events`` subscription: stop it, or await its outcome.
-
-    Attributes:
-        message: the final message once the stream completed (and ``on_done`` returned).
-        error: the error the stream ended with, or the exception a callback raised.
-    """
-
-    def __init__(self) -> None:
-        self.message: Message | None = None
-        self.error: Exception | None = None
-        self._done = False
-        self._disposed = False
-        self._retrieved = False
-        self._subscription = SingleAssignmentDisposable()
-        self._waiters: list[asyncio.Future[Message]] = []
-        self._lock = threading.Lock()
-
-    @property
-    def done(self) -> bool:
-        """True once the stream completed, failed or was disposed."""
-        return self._done
-
-    def dispose(self) -> None:
-        """Stop the stream (closing its connection); no callback runs afterwards. Idempotent.
-
-        A pending ``wait()`` raises ``asyncio.CancelledError``, as awaiting a cancelled future does.
-        """
-        if self._settle(disposed=True):
-            for waiter in self._take_waiters():
-                _call_in_loop(waiter, waiter.cancel)
-
-    async def wait(self) -> Message:
-        """Wait for the end of the stream and return its final message.
-
-        Cancelling the wait does not stop the stream; call ``dispose()`` for that.
-
-        Raises:
-            Exception: the stream's error or a callback's exception (also when ``on_error``
-                received it).
-            asyncio.CancelledError: the handle was disposed before the stream ended.
-        """
-        waiter: asyncio.Future[Message] | None = None
-        with self._lock:
-            if not self._done:
-                waiter = asyncio.get_running_loop().create_future()
-                self._waiters.append(waiter)
-        if waiter is None:
-            return self._outcome()
-        return await waiter
-
-    def _outcome(self) -> Message:
-        if self._disposed:
-            raise asyncio.CancelledError
-        if self.error is not None:
-            self._retrieved = True
-            raise self.error
-        assert self.message is not None
-        return self.message
-
-    def _settle(
-        self,
-        *,
-        message: Message | None = None,
-        error: Exception | None = None,
-        handled: bool = False,
-        disposed: bool = False,
-    ) -> bool:
-        """Record the outcome, mark the stream ended, then dispose the subscription.
-
-        The outcome is set together with ``done``, so whoever sees ``done`` sees the outcome too
-        (disposing upstream may take a while, or happen on another thread). Returns False if the
-        stream had ended already.
-        """
-        with self._lock:
-            if self._done:
-                return False
-            self.message = message
-            self.error = error
-            self._retrieved = handled
-            self._disposed = disposed
-            self._done = True
-        self._subscription.dispose()
-        return True
-
-    def _take_waiters(self) -> list[asyncio.Future[Message]]:
-        with self._lock:
-            waiters, self._waiters = self._waiters, []
-        return waiters
-
-    def _complete(self, message: Message) -> None:
-        if self._settle(message=message):
-            for waiter in self._take_waiters():
-                _call_in_loop(waiter, functools.partial(_resolve, waiter, message))
-
-    def _fail(self, error: Exception, *, handled: bool) -> bool:
-        if not self._settle(error=error, handled=handled):
-            return False
-        waiters = self._take_waiters()
-        if waiters:
-            self._retrieved = True
-        for waiter in waiters:
-            _call_in_loop(waiter, functools.partial(_reject, waiter, error))
-        return True
-
-    def __del__(self) -> None:
-        if self.error is not None and not self._retrieved:
-            _log.error(
-                "on_events: the stream failed and nobody handled the error "
-                "(pass on_error, or await the handle's wait())",
-                exc_info=self.error,
-            )
-
-
-def _resolve(waiter: asyncio.Future[Message], message: Message) -> None:
-    if not waiter.done():
-        waiter.set_result(message)
-
-
-def _reject(waiter: asyncio.Future[Message], error: Exception) -> None:
-    if not waiter.done():
-        waiter.set_exception(error)
-
-
-def _call_in_loop(waiter: asyncio.Future[Message], action: Callable[[], object]) -> None:
-    """Run ``action`` on the waiter's loop: now when already on it, else thread-safely."""
-    loop = waiter.get_loop()
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        action()
-    else:
-        loop.call_soon_threadsafe(action)
 
 
 def _repeated_call(seen: set[tuple[int, int]], event: StreamEvent) -> bool:
@@ -250,7 +107,7 @@ def on_events(
     seen_calls: set[tuple[int, int]] = set()
 
     def fail(error: Exception) -> None:
-        if handle._fail(error, handled=on_error is not None) and on_error is not None:
+        if handle.settle_error(error, handled=on_error is not None) and on_error is not None:
             on_error(error)
 
     def next_event(event: StreamEvent) -> None:
@@ -278,7 +135,7 @@ def on_events(
         except Exception as exc:
             fail(exc)
             return
-        handle._complete(message)
+        handle.settle_message(message)
 
     def error(exc: Exception) -> None:
         if not handle.done:
@@ -287,5 +144,5 @@ def on_events(
     subscription = source.pipe(assemble_tool_calls(invalid=invalid)).subscribe(
         next_event, error, completed
     )
-    handle._subscription.disposable = subscription
+    handle.attach(subscription)
     return handle

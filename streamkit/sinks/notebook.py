@@ -5,8 +5,8 @@ stream goes, batch by batch (``buffer_events``), not once per chunk, which a not
 could not keep up with; a line of statistics (``format_stats``) follows, and each tool call is
 listed once complete. It returns the final ``Message``.
 
-IPython is imported only when the view is shown (``pip install streamkit[jupyter]``); tests and
-other front ends pass their own ``display`` function.
+IPython is imported only when the view is shown (``pip install 'streamkit-llm[jupyter]'``);
+tests and other front ends pass their own ``display`` function.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from reactivex import Observable, abc
 
 from streamkit.bridge import aiter_events
 from streamkit.events import StreamEvent
+from streamkit.extras import missing_extra
 from streamkit.fold.message_builder import MessageBuilder, accumulate
 from streamkit.fold.tool_calls import InvalidArguments
 from streamkit.message import Message
@@ -75,9 +76,7 @@ def _ipython_display() -> Display:
     try:
         ipython = importlib.import_module("IPython.display")
     except ImportError as exc:
-        raise ImportError(
-            "live_view needs IPython to show output: pip install streamkit[jupyter]"
-        ) from exc
+        raise missing_extra("jupyter", "live_view needs IPython to show output") from exc
 
     def show(markdown: str) -> DisplayHandle:
         return _IPythonHandle(ipython, markdown)

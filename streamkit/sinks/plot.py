@@ -1,14 +1,15 @@
 """Draw stream statistics with matplotlib: tokens over time and the gaps between chunks.
 
 Presentation only: ``plot_stats`` turns a ``StreamStats`` value into a figure, optionally saved
-as PNG. matplotlib is the ``plot`` extra (``pip install streamkit[plot]``) and is imported only
-when a figure is drawn, so importing ``streamkit.sinks`` never needs it.
+as PNG. matplotlib is the ``plot`` extra (``pip install 'streamkit-llm[plot]'``) and is imported
+only when a figure is drawn, so importing ``streamkit.sinks`` never needs it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from streamkit.extras import missing_extra
 from streamkit.stats import StreamStats, format_stats
 
 if TYPE_CHECKING:
@@ -37,12 +38,12 @@ def plot_stats(stats: StreamStats, path: str | None = None) -> Figure:
         The matplotlib ``Figure`` with two axes.
 
     Raises:
-        ImportError: matplotlib is not installed (``pip install streamkit[plot]``).
+        ImportError: matplotlib is not installed (``pip install 'streamkit-llm[plot]'``).
     """
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError("plotting needs matplotlib: pip install streamkit[plot]") from exc
+        raise missing_extra("plot", "plotting needs matplotlib") from exc
     figure = Figure(figsize=(10, 4), layout="constrained")
     tokens_axis, gaps_axis = figure.subplots(1, 2)
     if stats.timeline:

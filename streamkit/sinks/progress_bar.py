@@ -6,7 +6,7 @@ optionally appends each final message to a JSON Lines file as it arrives, and re
 messages in the factories' order. ``progress_bar`` and ``track`` are the pieces, for pipelines
 of your own.
 
-tqdm is imported only when a bar is made (``pip install streamkit[progress]``); ``tqdm.auto``
+tqdm is imported only when a bar is made (``pip install 'streamkit-llm[progress]'``); ``tqdm.auto``
 picks the notebook widget or the terminal bar.
 """
 
@@ -21,6 +21,7 @@ import reactivex.operators as rx_ops
 from reactivex import Observable
 
 from streamkit.events import StreamEvent
+from streamkit.extras import missing_extra
 from streamkit.fold.tool_calls import InvalidArguments
 from streamkit.message import Message
 from streamkit.operators.base import Operator
@@ -61,7 +62,7 @@ def progress_bar(
     try:
         auto = importlib.import_module("tqdm.auto")
     except ImportError as exc:
-        raise ImportError("progress bars need tqdm: pip install streamkit[progress]") from exc
+        raise missing_extra("progress", "progress bars need tqdm") from exc
     return auto.tqdm(total=total, desc=desc, file=file, unit="stream", **options)
 
 

@@ -113,7 +113,7 @@ async def test_ipython_is_used_by_default(capsys: pytest.CaptureFixture[str]) ->
 
 async def test_missing_ipython_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "IPython.display", None)
-    with pytest.raises(ImportError, match=r"streamkit\[jupyter\]"):
+    with pytest.raises(ImportError, match=r"'streamkit-llm\[jupyter\]'"):
         await live_view(reactivex.empty())
 
 

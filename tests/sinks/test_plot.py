@@ -38,7 +38,7 @@ def test_plot_of_empty_stats_still_draws() -> None:
 
 def test_plot_without_matplotlib_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    with pytest.raises(ImportError, match=r"pip install streamkit\[plot\]"):
+    with pytest.raises(ImportError, match=r"pip install 'streamkit-llm\[plot\]'"):
         StreamStats().plot()
 
 

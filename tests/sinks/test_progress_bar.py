@@ -109,5 +109,5 @@ async def test_bad_concurrency_and_missing_tqdm(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(ValueError):
         await gather_streams([], concurrency=0)
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
-    with pytest.raises(ImportError, match=r"streamkit\[progress\]"):
+    with pytest.raises(ImportError, match=r"'streamkit-llm\[progress\]'"):
         progress_bar(1)

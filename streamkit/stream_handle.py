@@ -171,8 +171,7 @@ class StreamHandle:
     def __del__(self) -> None:
         if getattr(self, "error", None) is not None and not self._retrieved:
             _log.error(
-                "a stream failed and nobody handled the error "
-                "(pass on_error, or await the handle)",
+                "a stream failed and nobody handled the error (pass on_error, or await the handle)",
                 exc_info=self.error,
             )
 

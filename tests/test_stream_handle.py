@@ -39,9 +39,7 @@ async def test_text_then_final_message_and_stats_make_exactly_one_request(
 async def test_events_then_final_message_make_exactly_one_request(
     embedded_server: EmbeddedServer,
 ) -> None:
-    stream = sk.open_stream(
-        embedded_server.url, {**BODY, "max_tokens": 1024}, format="anthropic"
-    )
+    stream = sk.open_stream(embedded_server.url, {**BODY, "max_tokens": 1024}, format="anthropic")
     events = [event async for event in stream]
     message = await stream.final_message()
 

@@ -40,6 +40,7 @@ from streamkit.fold.message_builder import MessageBuilder, accumulate
 from streamkit.fold.tool_calls import InvalidArguments
 from streamkit.message import Message
 from streamkit.operators.progress import measure_progress
+from streamkit.operators.tool_calls import assemble_tool_calls
 from streamkit.stats import StreamStats, Tokenizer
 
 __all__ = ["ChatStream", "StreamHandle"]
@@ -207,7 +208,8 @@ class ChatStream(StreamHandle, AsyncIterator[StreamEvent]):
     first used (``async with``, iteration or ``await``), and only then.
 
     - ``async for event in stream``: every event, in order (also ``Retrying`` and ``Rewind``
-      when the stream retries).
+      when the stream retries), and a ``ToolCall`` as each tool call completes (as
+      ``assemble_tool_calls`` gives them).
     - ``async for text in stream.text_stream``: the text of choice 0 only.
     - ``await stream`` (or ``await stream.final_message()``): the final ``Message``. After a
       loop it is built from the events the loop saw; without one (or after ``break``) it reads
@@ -246,6 +248,7 @@ class ChatStream(StreamHandle, AsyncIterator[StreamEvent]):
             )
         self._source = source
         self._measure = measure_progress(tokenizer=tokenizer)
+        self._invalid: InvalidArguments = invalid
         self._builder = MessageBuilder(invalid=invalid)
         self._max_buffered = max_buffered
         self._iterator: EventIterator[StreamEvent] | None = None
@@ -286,7 +289,8 @@ class ChatStream(StreamHandle, AsyncIterator[StreamEvent]):
             if self.done:
                 raise RuntimeError("the stream was closed before it started")
             self._iterator = aiter_events(
-                self._source.pipe(self._measure), max_buffered=self._max_buffered
+                self._source.pipe(self._measure, assemble_tool_calls(invalid=self._invalid)),
+                max_buffered=self._max_buffered,
             )
             self.attach(Disposable(self._iterator.close))
         return self._iterator

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -62,7 +63,7 @@ def test_chat_reads_the_prompt_from_stdin() -> None:
 
 def test_chat_survives_a_disconnect_with_the_exact_answer() -> None:
     result = run_cli(
-        "chat", "Hello", "--rate", "0", "--fault", "disconnect-after=4;first-attempts=1"
+        "chat", "Hello", "--rate", "0", "--retry", "--fault", "disconnect-after=4;first-attempts=1"
     )
 
     assert result.returncode == 0, result.stderr
@@ -107,12 +108,13 @@ def test_a_stalled_stream_times_out_with_exit_1() -> None:
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         "streamkit: error: idle timeout: nothing after 0.2 s"
+        " (retry is off: --retry retries and resumes the answer)"
     )
 
 
 def test_the_retry_notice_is_a_line_of_its_own_naming_the_cause() -> None:
     result = run_cli(
-        "chat", "Hello", "--rate", "0", "--fault", "disconnect-after=4;first-attempts=1"
+        "chat", "Hello", "--rate", "0", "--retry", "--fault", "disconnect-after=4;first-attempts=1"
     )
 
     assert "\n[attempt 2 in " in result.stderr
@@ -290,3 +292,158 @@ def test_serve_can_require_a_key_from_the_environment() -> None:
 
     assert wrong.returncode == 1 and "401" in wrong.stderr
     assert right.returncode == 0, right.stderr
+
+
+def run_on_a_terminal(
+    *args: str, stdout_too: bool = False
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run the command with stderr (and with ``stdout_too`` stdout) on a pseudo-terminal.
+
+    Returns the process (its stdout, when a pipe) and everything written to the terminal.
+    """
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamkit", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=slave if stdout_too else subprocess.PIPE,
+        stderr=slave,
+        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "100"},
+    )
+    os.close(slave)
+    screen = bytearray()
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 30)
+            assert ready, "no output from the terminal for 30 s"
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every writer closed the terminal
+                break
+            if not data:
+                break
+            screen += data
+        stdout = process.stdout.read().decode() if process.stdout else ""
+        returncode = process.wait(timeout=30)
+    finally:
+        os.close(master)
+        if process.stdout:
+            process.stdout.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    completed = subprocess.CompletedProcess(process.args, returncode, stdout, "")
+    return completed, screen.decode(errors="replace")
+
+
+def test_on_a_terminal_a_status_line_shows_on_stderr_and_never_in_the_answer() -> None:
+    result, terminal = run_on_a_terminal(
+        "chat",
+        "Hello",
+        "--rate",
+        "200",
+        "--retry",
+        "--fault",
+        "disconnect-after=6;first-attempts=1",
+    )
+
+    assert result.returncode == 0
+    assert result.stdout == expected_answer("Hello") + "\n"  # the answer alone, untouched
+    assert "streaming… " in terminal and " tokens" in terminal
+    assert "\x1b[" in terminal  # drawn and erased in place by rich
+    assert "[attempt 2 in " in terminal  # the retry notice, on its own line
+    assert "TTFT" in terminal  # the summary line stays after the status line is gone
+
+
+def test_without_a_terminal_there_is_no_status_line() -> None:
+    result = run_cli("chat", "Hello", "--rate", "200")
+
+    assert result.returncode == 0
+    assert "streaming…" not in result.stderr
+    assert "\x1b" not in result.stderr
+    assert result.stderr.count("\n") == 1  # the summary line only
+
+
+def test_answer_and_status_share_one_terminal_without_overwriting() -> None:
+    result, terminal = run_on_a_terminal("chat", "Hello", "--rate", "200", stdout_too=True)
+
+    assert result.returncode == 0
+    assert "streaming… " in terminal
+    plain = terminal.replace("\r\n", "\n")
+    for word in expected_answer("Hello").split()[-5:]:
+        assert word in plain
+
+
+def test_version_names_the_distribution() -> None:
+    result = run_cli("--version")
+
+    assert result.returncode == 0
+    assert result.stdout.startswith("streamkit-llm ")
+
+
+def test_help_shows_every_default() -> None:
+    result = run_cli("chat", "--help")
+
+    options = result.stdout.split("options:", 1)[1]
+    blocks = re.split(r"\n  (?=-)", options)[1:]  # one block per option, wrapped lines joined
+    helps = {block.split()[0].rstrip(","): " ".join(block.split()) for block in blocks}
+    del helps["-h"]
+    assert len(helps) == 17
+    for option, text in helps.items():
+        assert "(default: " in text, option
+    assert "(default: off, as in the library, where retry= is opt- in)" in helps["--retry"]
+
+
+def test_a_base_url_without_a_scheme_is_a_clear_usage_error() -> None:
+    result = run_cli("chat", "Hello", "--base-url", "127.0.0.1:8765")
+
+    assert result.returncode == 2
+    assert "--base-url needs a scheme: http://127.0.0.1:8765" in result.stderr
+    assert "'://" not in result.stderr
+
+
+def test_a_total_timeout_after_some_tokens_says_the_answer_is_incomplete() -> None:
+    result = run_cli(
+        "chat", "Hello", "--rate", "0", "--total-timeout", "0.5", "--fault", "stall=30@6"
+    )
+
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("streamkit: error: the total timeout (0.5 s) ran out after ")
+    assert "tokens: the answer above is incomplete" in last
+    assert result.stdout.strip()  # the tokens that did arrive
+
+
+def test_retry_is_off_by_default_in_the_cli_as_in_the_library() -> None:
+    import inspect
+
+    import streamkit as sk
+    from streamkit.cli import build_parser
+
+    args = build_parser().parse_args(["chat", "Hello"])
+    assert args.retry is False
+    assert inspect.signature(sk.stream_chat).parameters["retry"].default is None
+    assert inspect.signature(sk.open_stream).parameters["retry"].default is None
+
+
+def test_the_default_model_comes_from_the_environment_when_set() -> None:
+    from streamkit.cli import DEFAULT_MODELS, default_model
+
+    assert default_model("anthropic", {}) == DEFAULT_MODELS["anthropic"]
+    assert default_model("anthropic", {"STREAMKIT_ANTHROPIC_MODEL": "claude-x"}) == "claude-x"
+    body = request_body(
+        "openai",
+        "Hi",
+        model=None,
+        system=None,
+        max_tokens=5,
+        environ={"STREAMKIT_OPENAI_MODEL": "m"},
+    )
+    assert body["model"] == "m"
+    assert "claude-sonnet-4-5" not in DEFAULT_MODELS.values()  # retires on 2026-11-30

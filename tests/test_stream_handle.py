@@ -188,3 +188,19 @@ async def test_a_retry_after_a_failure_is_not_a_repeat(embedded_server: Embedded
         warnings.simplefilter("error", sk.RepeatedRequestWarning)
         message = await sk.collect_message(retried)
     assert message.text == ANSWER
+
+
+async def test_tool_calls_come_whole_while_iterating_and_once_in_the_message(
+    embedded_server: EmbeddedServer,
+) -> None:
+    tool = {
+        "type": "function",
+        "function": {"name": "get_weather", "parameters": {"type": "object"}},
+    }
+    body = {**BODY, "tools": [tool], "tool_choice": "required"}
+    stream = sk.open_stream(embedded_server.url, body)
+    calls = [event async for event in stream if isinstance(event, sk.ToolCall)]
+    message = await stream
+
+    assert [call.name for call in calls] == ["get_weather"]
+    assert message.tool_calls == tuple(calls)

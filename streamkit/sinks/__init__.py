@@ -15,7 +15,12 @@ from __future__ import annotations
 
 from streamkit.sinks.callback import StreamHandle, on_events
 from streamkit.sinks.collect import collect_message
-from streamkit.sinks.console import console_observer, format_tool_call, print_stream
+from streamkit.sinks.console import (
+    ConsoleWriter,
+    console_observer,
+    format_tool_call,
+    print_stream,
+)
 from streamkit.sinks.jsonl import (
     JSONLError,
     RecordedError,
@@ -33,6 +38,7 @@ from streamkit.sinks.plot import plot_stats
 from streamkit.sinks.progress_bar import ProgressBar, gather_streams, progress_bar, track
 
 __all__ = [
+    "ConsoleWriter",
     "DisplayHandle",
     "JSONLError",
     "ProgressBar",

@@ -22,7 +22,7 @@ from streamkit.operators.progress import measure_progress
 from streamkit.sinks.callback import on_events
 from streamkit.stats import format_stats
 
-__all__ = ["console_observer", "format_tool_call", "print_stream"]
+__all__ = ["ConsoleWriter", "console_observer", "format_tool_call", "print_stream"]
 
 #: The most characters of a tool call's arguments shown on its line.
 _MAX_ARGUMENTS = 200
@@ -39,15 +39,26 @@ def format_tool_call(call: ToolCall) -> str:
     return f"{call.name}({truncate(call.raw_arguments, _MAX_ARGUMENTS)}) (invalid JSON)"
 
 
-class _ConsoleWriter:
-    """Writes the events of one stream to a text file: text as it comes, calls as lines."""
+class ConsoleWriter:
+    """Writes the events of one stream to a text file: text as it comes, calls as lines.
 
-    def __init__(self, file: TextIO | None, choice: int) -> None:
+    The printing behind ``print_stream`` and ``console_observer``, for loops that take the
+    events themselves (``async for event in stream: writer.write(event)``): the text of
+    ``choice`` flushed piece by piece, ``-> name({...})`` for a complete ``ToolCall``,
+    ``[the answer restarts]`` for a ``Rewind``; ``end()`` closes the last line.
+
+    Args:
+        file: where to print; ``sys.stdout`` (looked up when the writer is made) by default.
+        choice: which choice to print.
+    """
+
+    def __init__(self, file: TextIO | None = None, choice: int = 0) -> None:
         self._file = file if file is not None else sys.stdout
         self._choice = choice
         self._at_line_start = True
 
     def write(self, event: StreamEvent) -> None:
+        """Print what ``event`` adds to the answer, if anything."""
         if isinstance(event, TextDelta) and event.choice == self._choice and event.text:
             self._emit(event.text)
         elif isinstance(event, ToolCall) and event.choice == self._choice:
@@ -56,6 +67,7 @@ class _ConsoleWriter:
             self._emit_line("[the answer restarts]")
 
     def write_error(self, error: Exception) -> None:
+        """Print ``error`` as a line ``[error] Type: message``."""
         self._emit_line(f"[error] {type(error).__name__}: {error}")
 
     def end(self) -> None:
@@ -109,7 +121,7 @@ async def print_stream(
     Example:
         >>> message = await sk.print_stream(sk.stream_chat(url, body))  # doctest: +SKIP
     """
-    writer = _ConsoleWriter(file, choice)
+    writer = ConsoleWriter(file, choice)
     measure = measure_progress()
     if footer:
         source = source.pipe(measure)
@@ -141,7 +153,7 @@ def console_observer(
         >>> from streamkit import sinks  # doctest: +SKIP
         >>> events.subscribe(sinks.console_observer())  # doctest: +SKIP
     """
-    writer = _ConsoleWriter(file, choice)
+    writer = ConsoleWriter(file, choice)
 
     def on_error(error: Exception) -> None:
         writer.write_error(error)

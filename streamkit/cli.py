@@ -351,6 +351,8 @@ async def _stream(
                         print("\n" + line, file=err, flush=True)
                 elif not args.json:
                     writer.write(event)
+                if status is not None:
+                    status.tick()
         message = await stream
         if args.json:
             rendered = endpoint.wire_format.response_body(message)

@@ -14,8 +14,11 @@ overwrites the other.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import os
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -26,6 +29,9 @@ if TYPE_CHECKING:
     from rich.live import Live
 
 __all__ = ["StatusLine", "format_status"]
+
+#: Redraws per second at most; a terminal needs no more to look live.
+_REDRAWS_PER_SECOND = 8
 
 
 def format_status(stats: StreamStats, *, retries: int = 0) -> str:
@@ -61,7 +67,7 @@ class _AnswerOnConsole(io.TextIOBase):
         self.pending = lines.pop()
         for line in lines:
             self._status.print_line(line)
-        self._status.refresh()
+        self._status.tick()
         return len(text)
 
     def flush(self) -> None:
@@ -106,7 +112,18 @@ class StatusLine:
             vertical_overflow="visible",
         )
         self._closed = False
+        self._last_redraw = 0.0
         self._live.start(refresh=True)
+        # The elapsed time moves on while the stream stalls, so redraw on a timer too; a
+        # task on the running loop (when there is one) keeps every redraw on one thread.
+        self._ticker: asyncio.Task[None] | None = None
+        with contextlib.suppress(RuntimeError):
+            self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
+
+    async def _tick_forever(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(1 / _REDRAWS_PER_SECOND)
+            self.refresh()
 
     @classmethod
     def open(
@@ -151,13 +168,21 @@ class StatusLine:
     def refresh(self) -> None:
         """Redraw the status line now."""
         if not self._closed:
+            self._last_redraw = time.monotonic()
             self._live.refresh()
+
+    def tick(self) -> None:
+        """Something changed: redraw, unless the last redraw was very recent."""
+        if time.monotonic() - self._last_redraw >= 1 / _REDRAWS_PER_SECOND:
+            self.refresh()
 
     def close(self) -> None:
         """Remove the status line; the unfinished answer line stays on screen. Idempotent."""
         if self._closed:
             return
         self._closed = True
+        if self._ticker is not None:
+            self._ticker.cancel()
         self._live.stop()
         if self._pending is not None and self._pending.pending:
             self._console.file.write(self._pending.pending)

@@ -5,13 +5,19 @@ stream goes, batch by batch (``buffer_events``), not once per chunk, which a not
 could not keep up with; a line of statistics (``format_stats``) follows, and each tool call is
 listed once complete. It returns the final ``Message``.
 
-IPython is imported only when the view is shown (``pip install 'streamkit-llm[jupyter]'``);
-tests and other front ends pass their own ``display`` function.
+While the answer streams, the view ends with a *streaming…* marker, which goes when it is done.
+Outside a Jupyter kernel (a plain ``python`` or an IPython terminal) there is no cell to update:
+the view falls back to ``print_stream``, the answer as plain text on stdout.
+
+IPython is used only inside a kernel (the ``jupyter`` extra, ``pip install
+'streamkit-llm[jupyter]'``), never imported by this module; tests and other front ends pass
+their own ``display`` function.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -19,16 +25,18 @@ from reactivex import Observable, abc
 
 from streamkit.bridge import aiter_events
 from streamkit.events import StreamEvent
-from streamkit.extras import missing_extra
 from streamkit.fold.message_builder import MessageBuilder, accumulate
 from streamkit.fold.tool_calls import InvalidArguments
 from streamkit.message import Message
 from streamkit.operators.buffer import buffer_events
 from streamkit.operators.progress import measure_progress
-from streamkit.sinks.console import format_tool_call
+from streamkit.sinks.console import format_tool_call, print_stream
 from streamkit.stats import format_stats
 
-__all__ = ["Display", "DisplayHandle", "live_view", "render_markdown"]
+__all__ = ["STREAMING_MARKER", "Display", "DisplayHandle", "live_view", "render_markdown"]
+
+#: Ends the Markdown shown while the answer is still streaming.
+STREAMING_MARKER = "*streaming…*"
 
 
 class DisplayHandle(Protocol):
@@ -72,11 +80,19 @@ class _IPythonHandle:
             self._handle.update(self._ipython.Markdown(markdown))
 
 
+def _in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (IPython's shell with a kernel attached).
+
+    Looked up in ``sys.modules``: a kernel has IPython imported already, and a plain script
+    should not pay for importing it.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
 def _ipython_display() -> Display:
-    try:
-        ipython = importlib.import_module("IPython.display")
-    except ImportError as exc:
-        raise missing_extra("jupyter", "live_view needs IPython to show output") from exc
+    ipython = importlib.import_module("IPython.display")
 
     def show(markdown: str) -> DisplayHandle:
         return _IPythonHandle(ipython, markdown)
@@ -99,9 +115,13 @@ async def live_view(
 
     The output is created at once (empty) and replaced after each batch of ``count`` events or
     ``seconds`` of waiting (see ``buffer_events``), only when its Markdown changed: the text so
-    far, the tool calls completed so far, and, with ``stats``, the live statistics. A ``Rewind``
-    clears the text shown, as the answer restarts. On error the output ends with the error, and
-    the error is raised. Cancelling the await disposes the subscription.
+    far, the tool calls completed so far, and, with ``stats``, the live statistics, then
+    ``STREAMING_MARKER`` until the stream ended. A ``Rewind`` clears the text shown, as the
+    answer restarts. On error the output ends with the error, and the error is raised.
+    Cancelling the await disposes the subscription.
+
+    Outside a Jupyter kernel, and with no ``display`` given, the stream is printed as plain text
+    instead (``print_stream``, with the statistics line on stderr when ``stats``).
 
     Args:
         source: the stream's events.
@@ -117,7 +137,6 @@ async def live_view(
         The final message.
 
     Raises:
-        ImportError: ``display`` is None and IPython is not installed.
         ValueError: ``count`` is below 1 or ``seconds`` is not positive.
         Exception: the error the stream ended with.
 
@@ -125,19 +144,23 @@ async def live_view(
         >>> from streamkit import sinks  # doctest: +SKIP
         >>> message = await sinks.live_view(sk.stream_chat(url, body))  # doctest: +SKIP
     """
+    if display is None and not _in_notebook():
+        return await print_stream(source, footer=stats, choice=choice, invalid=invalid)
     show = display if display is not None else _ipython_display()
     batches = buffer_events(count, seconds, scheduler=scheduler)
     measure = measure_progress()
     builder = MessageBuilder(invalid=invalid)
-    shown = ""
+    shown = STREAMING_MARKER
     handle = show(shown)
 
-    def render(message: Message, error: Exception | None = None) -> None:
+    def render(message: Message, error: Exception | None = None, *, done: bool = True) -> None:
         nonlocal shown
         line = format_stats(measure.meter.snapshot()) if stats else None
         markdown = render_markdown(message, stats=line, choice=choice)
         if error is not None:
             markdown += f"\n\n**{type(error).__name__}:** {error}"
+        elif not done:
+            markdown = f"{markdown}\n\n{STREAMING_MARKER}" if markdown else STREAMING_MARKER
         if markdown != shown:
             handle.update(markdown)
             shown = markdown
@@ -148,7 +171,7 @@ async def live_view(
             async for batch in batch_stream:
                 for event in batch:
                     builder = accumulate(builder, event)
-                render(builder.message)
+                render(builder.message, done=False)
         message = builder.build()
     except Exception as exc:
         render(builder.message, exc)

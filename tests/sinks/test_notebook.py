@@ -22,7 +22,7 @@ from streamkit.events import (
 from streamkit.fold.message_builder import build_message
 from streamkit.message import Message
 from streamkit.server import EmbeddedServer
-from streamkit.sinks.notebook import live_view, render_markdown
+from streamkit.sinks.notebook import STREAMING_MARKER, live_view, render_markdown
 
 WORDS = [f" word{i}" for i in range(30)]
 TEXT_EVENTS: list[StreamEvent] = [
@@ -60,11 +60,13 @@ async def test_updates_come_per_batch_and_end_with_the_text() -> None:
         reactivex.from_iterable(TEXT_EVENTS), count=5, seconds=None, stats=False, display=display
     )
     assert message == build_message(TEXT_EVENTS)
-    assert display.shown[0] == ""
+    assert display.shown[0] == STREAMING_MARKER
     updates = display.shown[1:]
     assert 1 < len(updates) < len(WORDS)
-    assert updates[-1] == "".join(WORDS)
-    assert all("".join(WORDS).startswith(u) for u in updates)  # the text only grows
+    assert updates[-1] == "".join(WORDS)  # done: the marker is gone
+    assert all(u.endswith("\n\n" + STREAMING_MARKER) for u in updates[:-1])
+    texts = [u.removesuffix("\n\n" + STREAMING_MARKER) for u in updates]
+    assert all("".join(WORDS).startswith(t) for t in texts)  # the text only grows
 
 
 async def test_stats_line_and_tool_calls_are_shown() -> None:
@@ -83,7 +85,14 @@ async def test_a_rewind_clears_the_text_shown() -> None:
     await live_view(
         reactivex.from_iterable(events), count=1, seconds=None, stats=False, display=display
     )
-    assert display.shown == ["", "draft", "", "final"]
+    streaming = "\n\n" + STREAMING_MARKER
+    assert display.shown == [
+        STREAMING_MARKER,
+        "draft" + streaming,
+        STREAMING_MARKER,
+        "final" + streaming,
+        "final",
+    ]
 
 
 async def test_an_error_is_shown_then_raised() -> None:
@@ -105,16 +114,29 @@ def test_render_markdown_is_the_text_alone_without_calls_or_stats() -> None:
     assert render_markdown(with_call, stats="1 tokens") == "- `f({})`\n\n---\n*1 tokens*"
 
 
-async def test_ipython_is_used_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+async def test_outside_a_notebook_it_prints_plain_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     message = await live_view(reactivex.from_iterable(TEXT_EVENTS[:3]), stats=False)
+
     assert message.text == " word0 word1"
-    assert "Markdown" in capsys.readouterr().out  # outside a notebook IPython prints the repr
+    out = capsys.readouterr().out
+    assert out == " word0 word1\n"
+    assert "Markdown" not in out and "IPython" not in out
 
 
-async def test_missing_ipython_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_outside_a_notebook_it_needs_no_ipython(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "IPython", None)
     monkeypatch.setitem(sys.modules, "IPython.display", None)
-    with pytest.raises(ImportError, match=r"'streamkit-llm\[jupyter\]'"):
-        await live_view(reactivex.empty())
+
+    message = await live_view(reactivex.from_iterable(TEXT_EVENTS), stats=True)
+
+    assert message.text == "".join(WORDS)
+    captured = capsys.readouterr()
+    assert captured.out == "".join(WORDS) + "\n"
+    assert "tokens" in captured.err  # the statistics line
 
 
 async def test_a_live_stream_is_shown_in_fewer_updates_than_chunks() -> None:

@@ -48,3 +48,29 @@ def test_plot_stats_is_what_stream_stats_plot_draws() -> None:
     by_method, by_sink = stats.plot(), plot_stats(stats)
     assert by_method.get_suptitle() == by_sink.get_suptitle() == "3 tokens · 1.0 s"
     assert [a.get_title() for a in by_method.axes] == [a.get_title() for a in by_sink.axes]
+
+
+def test_the_plot_marks_ttft_and_the_p50_and_p99_gaps() -> None:
+    pytest.importorskip("matplotlib")
+    stats = StreamStats(
+        tokens=3,
+        ttft=0.25,
+        elapsed=1.0,
+        timeline=((0.25, 1), (0.5, 2), (1.0, 3)),
+        latencies=(0.25, 0.5),
+        latency_p50=0.25,
+        latency_p99=0.5,
+    )
+    figure = plot_stats(stats)
+
+    tokens_axis, gaps_axis = figure.axes
+    legend = [text.get_text() for text in tokens_axis.get_legend().get_texts()]
+    assert "TTFT 0.25 s" in legend
+    legend = [text.get_text() for text in gaps_axis.get_legend().get_texts()]
+    assert legend == ["p50 250.0 ms", "p99 500.0 ms"]
+
+
+def test_the_figure_shows_itself_as_a_png_in_a_notebook_cell() -> None:
+    pytest.importorskip("matplotlib")
+    png = StreamStats(tokens=1, elapsed=1.0).plot()._repr_png_()  # type: ignore[attr-defined]
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")

@@ -147,7 +147,7 @@ class StatusLine:
             from rich.text import Text
         except ImportError:
             return None
-        console = Console(file=status_file, highlight=False, soft_wrap=True)
+        console = Console(file=status_file, highlight=False)
         return cls(console, Live, Text, Group, stats, answer, _same_terminal(answer, status_file))
 
     def _render(self) -> Any:

@@ -38,5 +38,5 @@ def test_every_install_hint_in_the_package_names_the_distribution() -> None:
     ]
     assert hints
     for name, line in hints:
-        assert "streamkit-llm" in line or "install_hint" in line, (name, line)
+        assert "streamkit-llm" in line or "{DISTRIBUTION}" in line, (name, line)
     assert install_hint("plot") == "pip install 'streamkit-llm[plot]'"

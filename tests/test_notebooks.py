@@ -123,6 +123,10 @@ def test_custom_pipeline_buffers_assembles_retries_and_fans_out(tmp_path: Path) 
 
     assert lines_with(outputs, "answers: ") == ["answers: 12, lines in answers.jsonl: 12"]
     assert lines_with(outputs, "all exact: ") == ["all exact: True"]
+    # The progress bar is text that moves in any front end, not a widget some cannot show.
+    stderr = "".join(o["text"] for o in outputs if o.get("name") == "stderr")
+    assert "12/12" in stderr
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
 
 
 def test_replay_gives_the_live_message_fast_and_timed(tmp_path: Path) -> None:

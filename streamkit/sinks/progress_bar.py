@@ -6,8 +6,10 @@ optionally appends each final message to a JSON Lines file as it arrives, and re
 messages in the factories' order. ``progress_bar`` and ``track`` are the pieces, for pipelines
 of your own.
 
-tqdm is imported only when a bar is made (``pip install 'streamkit-llm[progress]'``); ``tqdm.auto``
-picks the notebook widget or the terminal bar.
+tqdm is imported only when a bar is made (``pip install 'streamkit-llm[progress]'``). The bar is
+tqdm's text bar by default: it moves in a terminal and in every notebook front end (Jupyter
+redraws a line ending in a carriage return), where a widget shows only as ``HBox(...)`` text in
+a front end without widget support. ``widget=True`` asks for ``tqdm.auto``'s notebook widget.
 """
 
 from __future__ import annotations
@@ -43,14 +45,21 @@ class ProgressBar(Protocol):
 
 
 def progress_bar(
-    total: int | None = None, *, desc: str | None = None, file: TextIO | None = None, **options: Any
+    total: int | None = None,
+    *,
+    desc: str | None = None,
+    file: TextIO | None = None,
+    widget: bool = False,
+    **options: Any,
 ) -> Any:
-    """A ``tqdm.auto`` bar counting streams: the notebook widget in Jupyter, else the terminal.
+    """A ``tqdm`` bar counting streams: a text bar that moves anywhere, or a notebook widget.
 
     Args:
         total: how many streams there are.
         desc: the bar's label.
-        file: where a terminal bar is drawn (``sys.stderr`` by default).
+        file: where a text bar is drawn (``sys.stderr`` by default).
+        widget: use ``tqdm.auto`` (the widget in Jupyter, which needs a front end that renders
+            widgets; the text bar elsewhere).
         options: passed on to ``tqdm``.
 
     Returns:
@@ -60,10 +69,10 @@ def progress_bar(
         ImportError: tqdm is not installed.
     """
     try:
-        auto = importlib.import_module("tqdm.auto")
+        module = importlib.import_module("tqdm.auto" if widget else "tqdm.std")
     except ImportError as exc:
         raise missing_extra("progress", "progress bars need tqdm") from exc
-    return auto.tqdm(total=total, desc=desc, file=file, unit="stream", **options)
+    return module.tqdm(total=total, desc=desc, file=file, unit="stream", **options)
 
 
 def track(bar: ProgressBar) -> Operator[StreamEvent, StreamEvent]:

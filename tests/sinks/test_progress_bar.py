@@ -108,6 +108,19 @@ async def test_track_advances_a_given_bar_per_completed_stream() -> None:
 async def test_bad_concurrency_and_missing_tqdm(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError):
         await gather_streams([], concurrency=0)
-    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    monkeypatch.setitem(sys.modules, "tqdm.std", None)
     with pytest.raises(ImportError, match=r"'streamkit-llm\[progress\]'"):
         progress_bar(1)
+
+
+def test_the_default_bar_is_text_that_moves_without_widgets() -> None:
+    import io
+
+    from tqdm.std import tqdm
+
+    out = io.StringIO()
+    with progress_bar(2, file=out) as bar:
+        bar.update(1)
+        bar.update(1)
+    assert type(bar) is tqdm  # not the notebook widget, which needs a widget front end
+    assert "\r" in out.getvalue() and "2/2" in out.getvalue()

@@ -224,3 +224,12 @@ async def test_the_outcome_is_set_before_done_while_upstream_is_still_disposing(
         assert message.text == "hi"
     finally:
         release.set()
+
+
+async def test_the_handle_is_awaited_directly_for_the_message() -> None:
+    handle = on_events(reactivex.from_iterable([TextDelta("a"), TextDelta("b")]))
+
+    message = await handle
+
+    assert message.text == "ab"
+    assert message is await handle.wait()

@@ -25,12 +25,21 @@ from typing import Any, Final, Literal, Self
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from streamkit._credentials import is_credential_name
 from streamkit.events import TextDelta, ToolCallDelta
 from streamkit.formats import WireFormat, get_format
 from streamkit.message import build_message
 from streamkit.server.faults import FAULT_HEADER, FaultPlan, parse_faults
+from streamkit.server.limits import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_KEEPALIVE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    ServerLimits,
+    guard_for,
+    limited_site,
+)
 from streamkit.server.scenarios import Reply, plan_reply, reply_events
 
 __all__ = ["EmbeddedServer", "RecordedRequest", "ThreadedServer"]
@@ -184,9 +193,15 @@ class EmbeddedServer:
         faults: fault specs applied to requests without an ``x-streamkit-fault`` header.
         rate: tokens per second for text and tool argument events; 0 is as fast as possible.
         chunk_delay: seconds before every SSE event; overrides ``rate``.
+        header_timeout: seconds a client may take to send a request's headers (counted from
+            the connection opening, or from the first byte of a later request), and again its
+            body; a connection too slow with its headers is closed, a body too slow gets 408.
+        keepalive_timeout: seconds an idle connection stays open between requests.
+        max_connections: connections served at once; one more is answered 503 and closed.
 
     Raises:
-        ValueError: ``host`` is not a loopback address, or ``faults`` does not parse.
+        ValueError: ``host`` is not a loopback address, ``faults`` does not parse, or a limit
+            is not positive.
     """
 
     def __init__(
@@ -198,12 +213,16 @@ class EmbeddedServer:
         faults: str = "",
         rate: float = 0.0,
         chunk_delay: float | None = None,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         if host not in _LOOPBACK:
             raise ValueError(f"the embedded server binds loopback addresses only, not {host!r}")
         if rate < 0 or (chunk_delay is not None and chunk_delay < 0):
             raise ValueError("rate and chunk_delay must not be negative")
         parse_faults(faults)  # fail early on a bad default
+        self._limits = ServerLimits(header_timeout, keepalive_timeout, max_connections)
         self._host = host
         self._port = port
         self._api_key = api_key
@@ -239,6 +258,11 @@ class EmbeddedServer:
         return f"http://{host}:{self._bound_port}"
 
     @property
+    def limits(self) -> ServerLimits:
+        """The header and keep-alive timeouts and the connection limit."""
+        return self._limits
+
+    @property
     def open_connections(self) -> int:
         """How many client connections are open right now."""
         server = self._runner.server if self._runner is not None else None
@@ -263,11 +287,17 @@ class EmbeddedServer:
         if self._state != "new":
             raise RuntimeError(f"the server is {self._state}: start it only once")
         self._state = "open"
-        runner = web.AppRunner(self._make_app(), access_log=None, shutdown_timeout=0.5)
+        guard = guard_for(self._limits)
+        runner = web.AppRunner(
+            self._make_app(guard.middleware),
+            access_log=None,
+            shutdown_timeout=0.5,
+            keepalive_timeout=self._limits.keepalive_timeout,
+        )
         self._runner = runner
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self._host, self._port)
+            site = limited_site(runner, self._host, self._port, guard)
             await site.start()
             self._bound_port = int(runner.addresses[0][1])
         except BaseException:
@@ -311,8 +341,8 @@ class EmbeddedServer:
 
     # -- the app -----------------------------------------------------------------------------
 
-    def _make_app(self) -> web.Application:
-        app = web.Application()
+    def _make_app(self, middleware: Middleware) -> web.Application:
+        app = web.Application(middlewares=[middleware])
         openai_format, anthropic_format = get_format("openai"), get_format("anthropic")
 
         async def openai_route(request: web.Request) -> web.StreamResponse:
@@ -355,7 +385,14 @@ class EmbeddedServer:
 
     async def _chat(self, request: web.Request, fmt: WireFormat) -> web.StreamResponse:
         request_id = _request_id()
-        raw = await request.read()
+        try:
+            async with asyncio.timeout(self._limits.header_timeout):
+                raw = await request.read()
+        except TimeoutError:
+            message = f"the request body did not arrive within {self._limits.header_timeout:g} s"
+            response = _error_response(fmt, 408, message, request_id)
+            response.force_close()
+            return response
         body = _parse_body(raw)
         if len(self.requests) >= MAX_RECORDED_REQUESTS:
             del self.requests[: len(self.requests) - MAX_RECORDED_REQUESTS + 1]

@@ -363,6 +363,13 @@ def _digest(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(key, option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]
 
 
+def _conversation_seed(body: Mapping[str, Any]) -> str:
+    """A digest of the original messages' text only, the same whichever API carries them."""
+    original, _ = split_partial(body)
+    text = "\n".join(f"{m.get('role')}: {_content_text(m.get('content'))}" for m in original)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
 def _max_tokens(body: Mapping[str, Any]) -> int | None:
     for key in ("max_completion_tokens", "max_tokens"):
         value = body.get(key)
@@ -507,11 +514,14 @@ def plan_reply(
     count = _call_count(body, tool_calls) if offered else 0
     prefix = "toolu_01" if format == "anthropic" else "call_"
     call_ids = [hashlib.sha256(f"{ident}:{i}".encode()).hexdigest()[:24] for i in range(count)]
+    # Arguments depend on the conversation and the tool alone: both APIs, and a retried
+    # request, get the same calls.
+    conversation = _conversation_seed(body)
     calls = tuple(
         PlannedToolCall(
             prefix + call_ids[i],
             offered[i % len(offered)][0],
-            _arguments(offered[i % len(offered)][1], i, digest),
+            _arguments(offered[i % len(offered)][1], i, conversation),
         )
         for i in range(count)
     )

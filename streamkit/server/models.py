@@ -43,9 +43,10 @@ MODELS: Final = (
     KnownModel("o3-mini", "openai", "o3-mini", 1_737_146_383),
     KnownModel("o4-mini", "openai", "o4-mini", 1_744_225_351),
     KnownModel("gpt-5", "openai", "GPT-5", 1_754_425_777),
+    KnownModel("claude-sonnet-4-6", "anthropic", "Claude Sonnet 4.6", 1_771_200_000),
     KnownModel("claude-sonnet-4-5", "anthropic", "Claude Sonnet 4.5", 1_759_104_000),
+    KnownModel("claude-haiku-4-5", "anthropic", "Claude Haiku 4.5", 1_760_486_400),
     KnownModel("claude-opus-4-1", "anthropic", "Claude Opus 4.1", 1_754_352_000),
-    KnownModel("claude-3-5-haiku-latest", "anthropic", "Claude Haiku 3.5", 1_729_555_200),
 )
 
 # OpenAI's reasoning families: o1, o3, o4-mini..., gpt-5 (but not the gpt-5-chat models).

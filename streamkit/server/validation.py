@@ -119,7 +119,7 @@ class _Style:
     def choice(self, param: str, value: Any, options: Sequence[str]) -> RequestError:
         if self.api == "openai":
             supported = ", ".join(f"'{o}'" for o in options)
-            message = f"Invalid value: '{value}'. Supported values are: {supported}."
+            message = f"Invalid value for '{param}': '{value}'. Supported values are: {supported}."
             return RequestError(param, message, "invalid_value")
         quoted = [f"'{o}'" for o in options]
         listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]

@@ -457,7 +457,8 @@ def _plan_choice(
     limit: int | None,
     seed: str,
 ) -> PlannedChoice:
-    structured = _structured(body, seed, index)
+    # Anthropic's messages API has no response_format: the field is ignored, as unknown ones are.
+    structured = _structured(body, seed, index) if format == "openai" else None
     if calls:
         preamble = _TOOL_PREAMBLE if format == "anthropic" else ""
         text = _rest(preamble, split_partial(body)[1])

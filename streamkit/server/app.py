@@ -26,7 +26,6 @@ import random
 import string
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -45,9 +44,8 @@ from streamkit.server.limits import (
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_KEEPALIVE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
+    ConnectionGuard,
     ServerLimits,
-    guard_for,
-    limited_site,
 )
 from streamkit.server.models import MODELS, KnownModel, find_model
 from streamkit.server.scenarios import Reply, input_tokens, plan_reply, reply_events
@@ -100,7 +98,9 @@ class RecordedRequest:
     Attributes:
         path: the URL path, e.g. ``/v1/messages``.
         body: the JSON body ({} when it was not a JSON object).
-        headers: the request headers, lower-cased, without ``authorization`` / ``x-api-key``.
+        headers: the request headers, lower-cased, without any whose name marks a credential
+            (``authorization``, ``x-api-key``, ``x-access-token``, ``cookie``...; see
+            ``streamkit._credentials``).
     """
 
     path: str
@@ -311,7 +311,7 @@ class EmbeddedServer:
         if self._state != "new":
             raise RuntimeError(f"the server is {self._state}: start it only once")
         self._state = "open"
-        guard = guard_for(self._limits)
+        guard = ConnectionGuard(self._limits)
         runner = web.AppRunner(
             self._make_app(guard.middleware),
             access_log=None,
@@ -321,7 +321,7 @@ class EmbeddedServer:
         self._runner = runner
         await runner.setup()
         try:
-            site = limited_site(runner, self._host, self._port, guard)
+            site = guard.site(runner, self._host, self._port)
             await site.start()
             self._bound_port = int(runner.addresses[0][1])
         except BaseException:
@@ -366,7 +366,7 @@ class EmbeddedServer:
     # -- the app -----------------------------------------------------------------------------
 
     def _make_app(self, guard: Middleware) -> web.Application:
-        app = web.Application(middlewares=[guard, _json_errors])
+        app = web.Application(middlewares=[guard, self._json_errors])
         openai_format, anthropic_format = get_format("openai"), get_format("anthropic")
 
         async def openai_route(request: web.Request) -> web.StreamResponse:
@@ -381,6 +381,27 @@ class EmbeddedServer:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/v1/models/{model_id}", self._model)
         return app
+
+    @web.middleware
+    async def _json_errors(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """Unknown paths (404) and wrong methods (405) get JSON bodies in the API's error
+        shape, as from the real APIs, instead of aiohttp's plain text."""
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status not in (404, 405):
+                raise
+            fmt = _client_format(request)
+            if exc.status == 404:
+                message = f"Invalid URL ({request.method} {request.path})"
+            else:
+                message = f"Method {request.method} not allowed for {request.path}"
+            allow = {"allow": exc.headers["allow"]} if "allow" in exc.headers else None
+            return _error_response(fmt, exc.status, message, self._request_id(), allow)
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         fmt = _client_format(request)
@@ -649,29 +670,6 @@ def _model_body(fmt: WireFormat, model: KnownModel) -> dict[str, Any]:
         "display_name": model.display_name,
         "created_at": model.created_at,
     }
-
-
-@web.middleware
-async def _json_errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Unknown paths (404) and wrong methods (405) get JSON bodies in the API's error shape,
-    as from the real APIs, instead of aiohttp's plain text."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status not in (404, 405):
-            raise
-        fmt = _client_format(request)
-        if exc.status == 404:
-            message = f"Invalid URL ({request.method} {request.path})"
-        else:
-            message = f"Method {request.method} not allowed for {request.path}"
-        response = _error_response(fmt, exc.status, message, "req_" + uuid.uuid4().hex[:24])
-        for name in ("allow",):
-            if name in exc.headers:
-                response.headers[name] = exc.headers[name]
-        return response
 
 
 def _request_error(fmt: WireFormat, problem: RequestError, request_id: str) -> web.Response:

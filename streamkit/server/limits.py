@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_HEADER_TIMEOUT",
     "DEFAULT_KEEPALIVE_TIMEOUT",
     "DEFAULT_MAX_CONNECTIONS",
+    "ConnectionGuard",
     "ServerLimits",
 ]
 
@@ -85,8 +86,14 @@ class ServerLimits:
             raise ValueError(f"max_connections must be a whole number >= 1, got {connections!r}")
 
 
-class _Guard:
-    """The connections of one server: counts them and finds one by its transport."""
+class ConnectionGuard:
+    """Enforces ``ServerLimits`` on one server's connections.
+
+    Put ``middleware`` first on the application (it stops a connection's header clock while
+    its request is served), serve through ``site(...)`` instead of ``web.TCPSite`` (it counts
+    connections and runs the header clock), and set up the runner with
+    ``keepalive_timeout=limits.keepalive_timeout`` (aiohttp closes idle connections itself).
+    """
 
     def __init__(self, limits: ServerLimits) -> None:
         self.limits = limits
@@ -103,6 +110,10 @@ class _Guard:
 
     def find(self, transport: asyncio.BaseTransport | None) -> _GuardedConnection | None:
         return self._live.get(transport) if transport is not None else None
+
+    def site(self, runner: web.BaseRunner, host: str, port: int) -> web.BaseSite:
+        """A site serving ``runner`` on ``host:port`` within this guard's limits."""
+        return _LimitedSite(runner, host, port, self)
 
     @web.middleware
     async def middleware(
@@ -127,7 +138,7 @@ class _GuardedConnection(asyncio.Protocol):
     Every protocol callback is passed on to the handler, which owns the transport as usual.
     """
 
-    def __init__(self, inner: asyncio.Protocol, guard: _Guard) -> None:
+    def __init__(self, inner: asyncio.Protocol, guard: ConnectionGuard) -> None:
         self._inner = inner
         self._guard = guard
         self._transport: asyncio.Transport | None = None
@@ -195,11 +206,13 @@ class _GuardedConnection(asyncio.Protocol):
 
 
 class _LimitedSite(web.BaseSite):
-    """A TCP site whose connections pass through a ``_Guard``."""
+    """A TCP site whose connections pass through a ``ConnectionGuard``."""
 
     __slots__ = ("_guard", "_host", "_port")
 
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, guard: _Guard) -> None:
+    def __init__(
+        self, runner: web.BaseRunner, host: str, port: int, guard: ConnectionGuard
+    ) -> None:
         super().__init__(runner)
         self._host = host
         self._port = port
@@ -220,14 +233,3 @@ class _LimitedSite(web.BaseSite):
 
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(connection, self._host, self._port)
-
-
-def guard_for(limits: ServerLimits) -> _Guard:
-    """A fresh guard: its ``middleware`` goes on the app, and it goes to ``limited_site``."""
-    return _Guard(limits)
-
-
-def limited_site(runner: web.BaseRunner, host: str, port: int, guard: _Guard) -> web.BaseSite:
-    """A site serving ``runner`` on ``host:port`` within ``guard``'s limits (set up the runner
-    with ``keepalive_timeout=limits.keepalive_timeout`` for the idle timeout)."""
-    return _LimitedSite(runner, host, port, guard)

@@ -37,8 +37,8 @@ from aiohttp.typedefs import Middleware
 
 from streamkit._credentials import is_credential_name
 from streamkit.events import TextDelta, ToolCallDelta
+from streamkit.fold.message_builder import build_message
 from streamkit.formats import WireFormat, get_format
-from streamkit.message import build_message
 from streamkit.server.faults import FAULT_HEADER, FaultPlan, parse_faults
 from streamkit.server.limits import (
     DEFAULT_HEADER_TIMEOUT,

@@ -1,0 +1,35 @@
+"""Relay fixtures: an aiohttp app on port 0 whose handler the test supplies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest_asyncio
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Serve = Callable[[Handler], Awaitable[str]]
+
+
+@pytest_asyncio.fixture
+async def serve() -> AsyncIterator[Serve]:
+    """Start an app routing ``POST /relay`` and ``POST /v1/chat/completions`` to a handler on
+    127.0.0.1:0; returns its root URL. Every app started is cleaned up after the test."""
+    runners: list[web.AppRunner] = []
+
+    async def start(handler: Handler) -> str:
+        app = web.Application()
+        app.router.add_post("/relay", handler)
+        app.router.add_post("/v1/chat/completions", handler)
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        runners.append(runner)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    try:
+        yield start
+    finally:
+        for runner in runners:
+            await runner.cleanup()

@@ -1,8 +1,8 @@
 """Serve a relay from Starlette or FastAPI (the ``asgi`` extra: ``pip install streamkit[asgi]``).
 
 ``return relay_streaming_response(events)`` from a route gives a ``StreamingResponse`` over
-``relay_body``. When the client disconnects, Starlette cancels the iteration, which closes the
-relay and so the upstream request.
+``relay_body``. However the response ends (sent, or the client disconnected), the relay is closed,
+and with it the upstream request.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reactivex import Observable
-from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
-from streamkit.relay.body import DEFAULT_MAX_BUFFERED_BYTES, relay_body
+from streamkit.relay.body import DEFAULT_MAX_BUFFERED_BYTES, RelayBody, relay_body
 from streamkit.relay.protocol import RelayProtocol, short_cause
 
 __all__ = ["relay_streaming_response"]
@@ -44,5 +44,19 @@ def relay_streaming_response(
         keep_alive=keep_alive,
         error_text=error_text,
     )
-    # The background task runs after the body was sent, or was abandoned: close it either way.
-    return StreamingResponse(body, headers=body.headers, background=BackgroundTask(body.aclose))
+    return _RelayResponse(body)
+
+
+class _RelayResponse(StreamingResponse):
+    """A ``StreamingResponse`` that closes its relay however the response ends: sent, client
+    gone (Starlette raises ``ClientDisconnect`` or cancels the send), or server shutdown."""
+
+    def __init__(self, body: RelayBody) -> None:
+        super().__init__(body, headers=body.headers)
+        self._relay = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._relay.aclose()

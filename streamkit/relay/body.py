@@ -289,6 +289,4 @@ def relay_body(
         ...     await send(chunk)
     """
     encoder = make_encoder(protocol, error_text=error_text)
-    return RelayBody(
-        events, encoder, max_buffered_bytes=max_buffered_bytes, keep_alive=keep_alive
-    )
+    return RelayBody(events, encoder, max_buffered_bytes=max_buffered_bytes, keep_alive=keep_alive)

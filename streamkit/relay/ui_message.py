@@ -234,8 +234,10 @@ class UIMessageEncoder:
         if event.id in self._done_calls:
             return b""  # already relayed from its fragments
         started = _part("tool-input-start", toolCallId=event.id, toolName=event.name)
-        return self._close_block() + started + self._input_part(
-            event.id, event.name, event.raw_arguments
+        return (
+            self._close_block()
+            + started
+            + self._input_part(event.id, event.name, event.raw_arguments)
         )
 
     def _input_part(self, call_id: str, name: str, raw: str) -> bytes:

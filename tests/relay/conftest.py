@@ -13,7 +13,7 @@ Serve = Callable[[Handler], Awaitable[str]]
 
 @pytest_asyncio.fixture
 async def serve() -> AsyncIterator[Serve]:
-    """Start an app routing ``POST /relay`` and ``POST /v1/chat/completions`` to a handler on
+    """Start an app routing ``POST /relay`` and the providers' chat paths to a handler on
     127.0.0.1:0; returns its root URL. Every app started is cleaned up after the test."""
     runners: list[web.AppRunner] = []
 
@@ -21,6 +21,7 @@ async def serve() -> AsyncIterator[Serve]:
         app = web.Application()
         app.router.add_post("/relay", handler)
         app.router.add_post("/v1/chat/completions", handler)
+        app.router.add_post("/v1/messages", handler)
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         runners.append(runner)
         await runner.setup()

@@ -56,9 +56,7 @@ def test_a_text_answer_is_start_text_block_finish_done() -> None:
         {
             "type": "finish",
             "finishReason": "stop",
-            "messageMetadata": {
-                "usage": {"inputTokens": 3, "outputTokens": 2, "totalTokens": 5}
-            },
+            "messageMetadata": {"usage": {"inputTokens": 3, "outputTokens": 2, "totalTokens": 5}},
         },
         "[DONE]",
     ]

@@ -99,7 +99,9 @@ function assistantView() {
     }),
     text: new BufferedText(text.appendChild(document.createTextNode("")), scroll),
     tool(name, input, failed) {
-      const label = failed ? `⚠ ${name}: arguments are not JSON` : `🔧 ${name}(${JSON.stringify(input)})`;
+      const label = failed
+        ? `tool call ${name}: the arguments are not JSON`
+        : `tool call ${name}(${JSON.stringify(input)})`;
       tools.appendChild(element("div", "tool", label));
     },
   };

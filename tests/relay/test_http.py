@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
 import streamkit as sk
+from streamkit.bridge import from_async_iterable
 from streamkit.relay import RelayProtocol, relay_response
 from streamkit.relay.asgi import relay_streaming_response
 from streamkit.server import EmbeddedServer, answer_for
@@ -184,3 +187,45 @@ async def test_fastapi_closes_the_upstream_when_the_client_goes_away() -> None:
         shown = await read_until_text_then_close(url)
         await upstream.wait_idle(timeout=1.0)
     assert shown and len(shown) < len(answer_for(PROMPT))
+
+
+async def test_a_client_that_stops_reading_cannot_make_the_relay_hold_more_than_its_limit(
+    serve: Serve,
+) -> None:
+    limit = 256 * 1024
+    produced = asyncio.Event()
+    sent = 0
+
+    async def flood() -> AsyncIterator[object]:
+        nonlocal sent
+        try:
+            for n in range(400_000):  # 20 MB of text: more than any socket buffer holds
+                yield sk.TextDelta("x" * 50)
+                sent += 1
+                if n % 100 == 0:
+                    await asyncio.sleep(0)
+        finally:
+            produced.set()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        events = from_async_iterable(flood)
+        return await relay_response(request, events, max_buffered_bytes=limit)
+
+    url = await serve(handler)
+    port = int(url.rsplit(":", 1)[1])
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a slow, small reader
+    client.setblocking(False)
+    tracemalloc.start()
+    try:
+        await asyncio.get_running_loop().sock_connect(client, ("127.0.0.1", port))
+        request = f"POST /relay HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 2\r\n\r\n{{}}"
+        await asyncio.get_running_loop().sock_sendall(client, request.encode())
+        async with asyncio.timeout(30):
+            await produced.wait()  # the relay gave up on the client and closed the upstream
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        client.close()
+    assert sent < 400_000
+    assert peak < 4 * 1024 * 1024  # the relay's limit and aiohttp's write buffer, not 20 MB

@@ -130,11 +130,13 @@ async def read_until_text_then_close(url: str, path: str = "/relay") -> str:
     return fold_ui_parts(ui_parts(received.rpartition(b"\n\n")[0] + b"\n\n"))["text"]
 
 
+@pytest.mark.parametrize("cancellation", [True, False], ids=["cancelled", "write-fails"])
 async def test_a_client_that_goes_away_closes_the_upstream_request_within_a_second(
-    serve: Serve,
+    serve: Serve, cancellation: bool
 ) -> None:
     async with EmbeddedServer(rate=40) as upstream:
-        url = await serve(relaying(upstream, "ui-message"))
+        # Either aiohttp cancels the handler, or (its default) the next write fails.
+        url = await serve(relaying(upstream, "ui-message"), handler_cancellation=cancellation)
 
         shown = await read_until_text_then_close(url)
 

@@ -21,7 +21,7 @@ const sendButton = document.getElementById("send");
 const stopButton = document.getElementById("stop");
 
 const chatId = newId();
-const history = []; // the conversation as UI messages, as useChat keeps it
+const conversation = []; // the conversation as UI messages, as useChat keeps it
 let controller = null;
 
 function newId() {
@@ -152,7 +152,7 @@ function showStats(started, firstToken, ended, tokens) {
 }
 
 async function send(prompt) {
-  history.push({ id: newId(), role: "user", parts: [{ type: "text", text: prompt }] });
+  conversation.push({ id: newId(), role: "user", parts: [{ type: "text", text: prompt }] });
   addMessage("user", prompt);
   const view = assistantView();
   const request = new AbortController();
@@ -176,7 +176,7 @@ async function send(prompt) {
     const response = await fetch("/api/chat", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ id: chatId, messages: history, trigger: "submit-message" }),
+      body: JSON.stringify({ id: chatId, messages: conversation, trigger: "submit-message" }),
       signal: request.signal,
     });
     if (!response.ok) throw new Error(`the server answered HTTP ${response.status}`);
@@ -231,7 +231,7 @@ async function send(prompt) {
     view.text.flush();
     controller = null;
     setStreaming(false);
-    history.push({ id: newId(), role: "assistant", parts: [{ type: "text", text: answer }] });
+    conversation.push({ id: newId(), role: "assistant", parts: [{ type: "text", text: answer }] });
     const tokens = usage && usage.outputTokens ? usage.outputTokens : chunks;
     showStats(started, firstToken, performance.now(), tokens);
     promptEl.focus();

@@ -22,13 +22,15 @@ from typing import Any, Final, TextIO
 import orjson
 import reactivex.operators as rx_ops
 
+from streamkit.client import ChatEndpoint
 from streamkit.errors import APIStatusError, StreamkitError
 from streamkit.events import Retrying, StreamEvent
-from streamkit.operators.retry import RetryPolicy
+from streamkit.formats import get_format
+from streamkit.operators.retry import DEFAULT_RESUME, RESUME_MODES, RetryPolicy
 from streamkit.record import Recorder
-from streamkit.server import EmbeddedServer, parse_faults
+from streamkit.server import FAULT_HEADER, EmbeddedServer, parse_faults
 from streamkit.sinks import collect_message, print_stream
-from streamkit.source import ChatEndpoint, Timeouts
+from streamkit.transport import Timeouts
 from streamkit.web.command import add_web_command
 
 __all__ = ["build_parser", "main", "request_body", "resolve_api_key"]
@@ -89,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "--retry", action=argparse.BooleanOptionalAction, default=True, help="retry failures"
     )
-    chat.add_argument("--resume", choices=("continue", "restart", "none"), default="continue")
+    chat.add_argument("--resume", choices=RESUME_MODES, default=DEFAULT_RESUME)
     chat.add_argument("--max-attempts", type=_positive_int, default=5)
     chat.add_argument("--connect-timeout", type=_positive, default=10.0, metavar="S")
     chat.add_argument("--first-token-timeout", type=_positive, default=60.0, metavar="S")
@@ -136,18 +138,10 @@ def resolve_api_key(format_name: str, environ: Mapping[str, str]) -> str | None:
 def request_body(
     format_name: str, prompt: str, *, model: str | None, system: str | None, max_tokens: int
 ) -> dict[str, Any]:
-    """The provider's request body for one user prompt (``stream`` is added by the source)."""
-    body: dict[str, Any] = {"model": model or DEFAULT_MODELS[format_name], "max_tokens": max_tokens}
-    messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
-    if format_name == "anthropic":
-        if system:
-            body["system"] = system
-    else:
-        if system:
-            messages.insert(0, {"role": "system", "content": system})
-        body["stream_options"] = {"include_usage": True}
-    body["messages"] = messages
-    return body
+    """The provider's request body for one user prompt (``stream`` is added by the client)."""
+    return get_format(format_name).prompt_body(
+        prompt, model=model or DEFAULT_MODELS[format_name], system=system, max_tokens=max_tokens
+    )
 
 
 async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -196,7 +190,7 @@ async def _target(
         yield args.base_url, resolve_api_key(args.format, os.environ), {}
         return
     async with EmbeddedServer(rate=args.rate) as server:
-        yield server.url, None, {"x-streamkit-fault": args.fault} if args.fault else {}
+        yield server.url, None, {FAULT_HEADER: args.fault} if args.fault else {}
 
 
 async def _stream(
@@ -207,9 +201,7 @@ async def _stream(
     err: TextIO,
 ) -> int:
     recorder = (
-        Recorder(args.record, format=args.format, request_body=body, resume=args.resume)
-        if args.record
-        else None
+Recorder(args.record) if args.record else None
     )
     policy = RetryPolicy(max_attempts=args.max_attempts) if args.retry else None
 
@@ -225,7 +217,7 @@ async def _stream(
     try:
         if args.json:
             message = await collect_message(events)
-            rendered = message.to_anthropic() if args.format == "anthropic" else message.to_openai()
+            rendered = endpoint.wire_format.response_body(message)
             out.write(orjson.dumps(rendered, option=orjson.OPT_INDENT_2).decode() + "\n")
         else:
             await print_stream(events, file=out, footer=args.stats, footer_file=err)

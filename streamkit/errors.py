@@ -15,7 +15,9 @@ Every error streamkit raises or sends down a pipeline is one of these::
     │   ├── ConnectionLostError           the stream ended or broke before its end marker
     │   └── StreamTimeoutError (also TimeoutError)
     │                                     .phase: connect | first_token | idle | total
-    └── RetryExhaustedError               .causes: every failure, in order
+    ├── RetryExhaustedError               .causes: every failure, in order
+    └── RecordedError                     .type_name: an error read back from a recording,
+                                          its class name and message only
 
 Facts are attributes, never only message text; ``retryable`` tells whether trying the same request
 again may succeed. Foreign exceptions (aiohttp, asyncio, orjson) are translated once, where they are
@@ -37,6 +39,7 @@ __all__ = [
     "MalformedEventError",
     "ProtocolError",
     "RateLimitError",
+    "RecordedError",
     "RetryExhaustedError",
     "ServerError",
     "StreamTimeoutError",
@@ -211,6 +214,25 @@ class RetryExhaustedError(StreamkitError):
     def __init__(self, message: str, causes: Sequence[BaseException]) -> None:
         super().__init__(message)
         self.causes: tuple[BaseException, ...] = tuple(causes)
+
+
+class RecordedError(StreamkitError):
+    """An exception read back from a recording: its class name and message, nothing more.
+
+    It stands in for ``Retrying.cause`` when a recorded stream is read back (see
+    ``streamkit.json_codec.event_from_dict``), since the original class may not be importable
+    or constructible from a message. Not retryable: it describes a failure that already happened.
+
+    Attributes:
+        type_name: the original exception's class name.
+    """
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(message)
+        self.type_name = type_name
+
+    def __repr__(self) -> str:
+        return f"RecordedError({self.type_name!r}, {str(self)!r})"
 
 
 def retry_after_seconds(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:

@@ -12,6 +12,7 @@ import pytest_asyncio
 from aiohttp import web
 from multidict import CIMultiDict
 
+from streamkit.client import ChatEndpoint, stream_chat
 from streamkit.errors import (
     APIStatusError,
     AuthenticationError,
@@ -28,7 +29,7 @@ from streamkit.errors import (
     retry_after_seconds,
     truncate,
 )
-from streamkit.source import ChatEndpoint, Timeouts, stream_chat
+from streamkit.transport import Timeouts
 
 SECRET = "sk-proj-DoNotLeakThis0123456789"
 

@@ -28,8 +28,8 @@ from aiohttp import web
 
 from streamkit._credentials import is_credential_name
 from streamkit.events import TextDelta, ToolCallDelta
+from streamkit.fold.message_builder import build_message
 from streamkit.formats import WireFormat, get_format
-from streamkit.message import build_message
 from streamkit.server.faults import FAULT_HEADER, FaultPlan, parse_faults
 from streamkit.server.scenarios import Reply, plan_reply, reply_events
 

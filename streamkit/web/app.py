@@ -24,11 +24,10 @@ from typing import Any, Final, Literal, Self
 import orjson
 from aiohttp import web
 
+from streamkit import ChatEndpoint, RetryPolicy
 from streamkit.formats import FormatName
-from streamkit.operators.retry import RetryPolicy
 from streamkit.relay import chat_request, relay_response
 from streamkit.server import FAULT_HEADER, EmbeddedServer
-from streamkit.source import ChatEndpoint
 
 __all__ = ["WebChat"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from streamkit import build_message
 from streamkit.errors import APIStatusError
 from streamkit.events import Retrying, Rewind, TextDelta
 from streamkit.formats import get_format
-from streamkit.message import build_message
 from streamkit.relay import make_encoder
 from streamkit.sse import SSEDecoder
 from tests.relay._wire import transcript_events

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 
+from streamkit import build_message
 from streamkit.errors import APIStatusError, ConnectionLostError
 from streamkit.events import (
     Finish,
@@ -17,7 +18,6 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
-from streamkit.message import build_message
 from streamkit.relay.ui_message import UIMessageEncoder
 from tests.relay._wire import fold_ui_parts, transcript_events, ui_parts
 

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from streamkit.events import Finish, StreamStart, TextDelta, ToolCallDelta, ToolCallEnd, Usage
+from streamkit.fold.message_builder import build_message
 from streamkit.formats import get_format
-from streamkit.message import build_message
 from streamkit.server import answer_for, plan_reply, reply_events, split_partial, tokens
 
 

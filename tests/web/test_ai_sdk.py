@@ -13,7 +13,7 @@ import pytest
 import reactivex
 from aiohttp import web
 
-from streamkit.message import Message, build_message
+from streamkit import Message, build_message
 from streamkit.relay import relay_response
 from streamkit.server import answer_for
 from streamkit.web import WebChat

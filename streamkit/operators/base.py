@@ -1,14 +1,22 @@
-"""Which scheduler a time-based operator runs on."""
+"""What the operators build on: the ``Operator`` type and the scheduler a timed one runs on."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import TypeAlias, TypeVar
 
-from reactivex import abc
+from reactivex import Observable, abc
 from reactivex.scheduler import TimeoutScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-__all__ = ["now_seconds", "resolve_scheduler"]
+__all__ = ["Operator", "now_seconds", "resolve_scheduler"]
+
+A = TypeVar("A")
+B = TypeVar("B")
+
+#: What every streamkit operator returns: a function from one observable to another.
+Operator: TypeAlias = Callable[[Observable[A]], Observable[B]]
 
 
 def resolve_scheduler(

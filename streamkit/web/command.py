@@ -23,6 +23,8 @@ DEFAULT_PORT: Final = 8080
 
 def add_web_command(commands: Any) -> None:
     """Add the ``web`` subcommand to the ``streamkit`` parser's subparsers (``commands``)."""
+    from streamkit.cli import DEMO_RATE  # the CLI owns the demo pace; it imports this module
+
     web = commands.add_parser("web", help="serve a chat page on 127.0.0.1 until Ctrl-C")
     web.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")
     web.add_argument("--base-url", help="a real chat API (default: the embedded server)")
@@ -30,7 +32,7 @@ def add_web_command(commands: Any) -> None:
     web.add_argument("--model", help="model name (default depends on --format)")
     web.add_argument("--max-tokens", type=int, default=1024)
     web.add_argument(
-        "--rate", type=float, default=60.0, help="embedded server only: tokens per second"
+        "--rate", type=float, default=DEMO_RATE, help="embedded server only: tokens per second"
     )
     web.add_argument(
         "--fault",
@@ -47,9 +49,9 @@ def add_web_command(commands: Any) -> None:
 def run_web(args: argparse.Namespace) -> int:
     """Serve until interrupted; returns the exit code (1 when the port cannot be used)."""
     # Imported here: the CLI module imports this one, and owns the key and model defaults.
-    from streamkit.cli import DEFAULT_MODELS, resolve_api_key
+    from streamkit.cli import DEFAULT_MODELS, DEMO_RATE, resolve_api_key
 
-    embedded_only = args.fault or args.tool_calls or args.rate != 60.0
+    embedded_only = args.fault or args.tool_calls or args.rate != DEMO_RATE
     if args.base_url and embedded_only:
         print(
             "streamkit: error: --fault, --rate and --tool-calls apply to the embedded server,"

@@ -31,6 +31,7 @@ from streamkit.record import Recorder
 from streamkit.server import FAULT_HEADER, EmbeddedServer, ServerLimits, parse_faults
 from streamkit.sinks import collect_message, print_stream
 from streamkit.transport import Timeouts
+from streamkit.web.command import add_web_command
 
 __all__ = ["build_parser", "main", "request_body", "resolve_api_key"]
 
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the final message as JSON instead of text"
     )
     chat.add_argument("--record", metavar="PATH", help="record the raw stream for replay")
+    add_web_command(commands)
     return parser
 
 
@@ -135,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return asyncio.run(_serve(args))
+        if args.command == "web":
+            return int(args.run(args))
         return asyncio.run(_chat(args, sys.stdout, sys.stderr))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

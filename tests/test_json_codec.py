@@ -52,6 +52,7 @@ def test_every_event_type_round_trips_with_raw_time_and_bytes() -> None:
         "type": "TextDelta",
         "text": "Grüße ",
         "choice": 0,
+        "index": 0,
         "raw": None,
         "received_at": 1.75,
         "wire_bytes": 12,

@@ -19,6 +19,7 @@ from streamkit.errors import (
     ServerError,
 )
 from streamkit.events import (
+    BlockStart,
     ContentEvent,
     Finish,
     RefusalDelta,
@@ -61,8 +62,13 @@ def choice(delta: dict[str, Any], finish: str | None = None, index: int = 0) -> 
 
 
 def after_start(events: list[ContentEvent]) -> list[ContentEvent]:
-    """``events`` without the ``StreamStart`` a decoder emits at each choice's first piece."""
-    return [event for event in events if not isinstance(event, StreamStart)]
+    """``events`` without the ``StreamStart`` a decoder emits at each choice's first piece (and
+    the ``BlockStart`` at its first content)."""
+    return [event for event in events if not isinstance(event, StreamStart | BlockStart)]
+
+
+def without_blocks(events: list[ContentEvent]) -> list[ContentEvent]:
+    return [event for event in events if not isinstance(event, BlockStart)]
 
 
 START = StreamStart("chatcmpl-abc", "gpt-4o-mini", created=1700000000, system_fingerprint="fp_1")
@@ -76,6 +82,7 @@ def test_text_transcript() -> None:
     events = decode_bytes(transcript("openai_text.sse"), decoder)
     assert events == [
         START,
+        BlockStart(0, "text"),  # the first delta's content: ""
         TextDelta("Hello"),
         TextDelta(", wörld"),
         TextDelta(" 👋"),
@@ -84,7 +91,7 @@ def test_text_transcript() -> None:
     ]
     assert decoder.finished
     assert all(e.received_at == 1.5 for e in events)
-    assert events[1].raw["choices"][0]["delta"] == {"content": "Hello"}
+    assert events[2].raw["choices"][0]["delta"] == {"content": "Hello"}
 
 
 def test_parallel_tool_calls_transcript() -> None:
@@ -107,7 +114,9 @@ def test_n_choices_kept_apart() -> None:
     events = decode_bytes(transcript("openai_n2.sse"))
     assert events == [
         replace(START, choice=0),
+        BlockStart(0, "text", choice=0),
         replace(START, choice=1),
+        BlockStart(0, "text", choice=1),
         TextDelta("A", choice=0),
         TextDelta("B", choice=1),
         TextDelta("a", choice=0),
@@ -520,7 +529,7 @@ def test_encoder_decoder_round_trip() -> None:
     encoder = FMT.encoder(created=7)
     data = b"".join(encoder.encode(e) for e in ROUND_TRIP) + encoder.finish()
     decoder = OpenAIDecoder()
-    decoded = decode_bytes(data, decoder)
+    decoded = without_blocks(decode_bytes(data, decoder))
     assert decoder.finished
     # ToolCallEnd has no OpenAI wire form: the decoder infers it from the finish.
     expected = [*ROUND_TRIP[:7], ToolCallEnd(0), ToolCallEnd(1), *ROUND_TRIP[7:]]
@@ -534,7 +543,8 @@ def test_round_trip_of_each_transcript_is_stable() -> None:
         events = decode_bytes(transcript(name))
         encoder = FMT.encoder()
         data = b"".join(encoder.encode(e) for e in events) + encoder.finish()
-        assert decode_bytes(data) == events, name
+        # Content blocks have no OpenAI wire form of their own: every start says content "".
+        assert without_blocks(decode_bytes(data)) == without_blocks(events), name
 
 
 def test_a_negative_choice_index_is_a_protocol_error() -> None:

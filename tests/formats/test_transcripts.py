@@ -1,0 +1,171 @@
+"""Every transcript, recorded from real servers or written from their bug reports, decodes the
+same whatever the split of its bytes, and converts back to what the official SDKs accumulate.
+
+``transcripts/*.sse`` are raw bodies; ``transcripts/recorded/*.jsonl`` are ``streamkit.record``
+files from a LiteLLM proxy and llama-cpp-python's server (see ``record_transcripts.py``, which
+re-records them). The SDK side reads the same bytes through an in-memory HTTP transport.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streamkit.chat_decoder import ChatDecoder
+from streamkit.errors import APIStatusError
+from streamkit.events import ContentEvent
+from streamkit.fold.message_builder import build_message
+from streamkit.formats import FormatName
+from streamkit.record import load_recording
+from tests.formats.sdk_accumulate import anthropic_final_message, openai_final_completion
+
+TRANSCRIPTS = Path(__file__).parent / "transcripts"
+
+
+def _transcripts() -> Iterator[tuple[str, FormatName, bytes]]:
+    for path in sorted(TRANSCRIPTS.glob("**/*.sse")):
+        fmt: FormatName = "anthropic" if path.name.startswith("anthropic") else "openai"
+        yield path.stem, fmt, path.read_bytes()
+    for path in sorted(TRANSCRIPTS.glob("recorded/*.jsonl")):
+        recording = load_recording(path)
+        yield path.stem, recording.format, recording.body
+
+
+def decode(fmt: FormatName, pieces: list[bytes]) -> list[ContentEvent]:
+    decoder = ChatDecoder(fmt)
+    events = [event for piece in pieces for event in decoder.feed(piece)]
+    decoder.close()
+    return events
+
+
+def _complete(name: str, fmt: FormatName, body: bytes) -> bool:
+    """Whether the stream is a whole answer (not one that ends in an error event)."""
+    try:
+        decode(fmt, [body])
+    except APIStatusError:
+        return False
+    return True
+
+
+ALL = [t for t in _transcripts() if _complete(*t)]
+IDS = [name for name, _, _ in ALL]
+
+
+def split(body: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({0, *(c % (len(body) + 1) for c in cuts), len(body)})
+    return [body[a:b] for a, b in itertools.pairwise(points)]
+
+
+def test_there_are_recordings_from_real_servers() -> None:
+    assert any(name.startswith("litellm_") for name in IDS)
+
+
+@pytest.mark.parametrize(("name", "fmt", "body"), ALL, ids=IDS)
+@given(cuts=st.lists(st.integers(min_value=0), max_size=12))
+def test_any_split_gives_the_same_events_and_message(
+    name: str, fmt: FormatName, body: bytes, cuts: list[int]
+) -> None:
+    whole = decode(fmt, [body])
+    pieces = decode(fmt, split(body, cuts))
+    assert pieces == whole
+    assert [e.raw for e in pieces] == [e.raw for e in whole]
+    assert build_message(pieces, invalid="emit") == build_message(whole, invalid="emit")
+
+
+@pytest.mark.parametrize(("name", "fmt", "body"), ALL, ids=IDS)
+def test_byte_by_byte_gives_the_same_message(name: str, fmt: FormatName, body: bytes) -> None:
+    whole = build_message(decode(fmt, [body]), invalid="emit")
+    assert build_message(decode(fmt, [bytes([b]) for b in body]), invalid="emit") == whole
+
+
+# -- the SDKs -------------------------------------------------------------------------------------
+
+# Keys the SDKs' helpers add that no API response has: parsed output, and the tool call index
+# of a streamed delta. Dropped from the SDK's side only.
+_SDK_ONLY = frozenset({"parsed", "parsed_arguments", "parsed_output"})
+# Keys the SDK sets to None when the stream said nothing of them (the API leaves them out).
+_NONE_IS_ABSENT = frozenset(
+    {
+        "annotations",
+        "audio",
+        "function_call",
+        "tool_calls",
+        "stop_details",
+        "container",
+        "usage",
+        "logprobs",
+    }
+)
+
+
+def normalize(value: Any, *, sdk: bool) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if sdk and key in _SDK_ONLY:
+                continue
+            if key in _NONE_IS_ABSENT and item is None:
+                continue
+            out[key] = normalize(item, sdk=sdk)
+        return out
+    if isinstance(value, list):
+        items = [normalize(item, sdk=sdk) for item in value]
+        if sdk and items and all(isinstance(i, dict) and "function" in i for i in items):
+            items = [{k: v for k, v in i.items() if k != "index"} for i in items]
+        return items
+    return value
+
+
+# Where the SDK's accumulation itself loses or corrupts data, streamkit keeps it instead;
+# each such transcript is compared on everything else.
+SDK_DIFFERS: dict[str, str] = {
+    # Gemini reuses tool call index 0 for every call: the SDK merges them into one.
+    "openai_gemini_tools": "the SDK merges calls that share an index",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "body"), [t for t in ALL if t[1] == "openai"], ids=lambda v: v
+)
+def test_to_openai_is_what_the_openai_sdk_accumulates(
+    name: str, fmt: FormatName, body: bytes
+) -> None:
+    if name in SDK_DIFFERS:
+        pytest.skip(SDK_DIFFERS[name])
+    message = build_message(decode(fmt, [body]), invalid="emit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydantic's serializer warnings on unknown shapes
+        expected = openai_final_completion(body)
+    assert normalize(message.to_openai(), sdk=False) == normalize(expected, sdk=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "body"), [t for t in ALL if t[1] == "anthropic"], ids=lambda v: v
+)
+def test_to_anthropic_is_what_the_anthropic_sdk_accumulates(
+    name: str, fmt: FormatName, body: bytes
+) -> None:
+    if name in SDK_DIFFERS:
+        pytest.skip(SDK_DIFFERS[name])
+    message = build_message(decode(fmt, [body]), invalid="emit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydantic's serializer warnings on unknown block types
+        expected = normalize(anthropic_final_message(body), sdk=True)
+    ours = normalize(message.to_anthropic(), sdk=False)
+    for mine, theirs in zip(ours["content"], expected["content"], strict=True):
+        if mine["type"] not in _SDK_TRACKS_INPUT and "input" in mine:
+            # The SDK drops the streamed input of blocks it has no type for (mcp_tool_use,
+            # newer kinds); streamkit keeps it. Everything else must agree.
+            theirs["input"] = mine["input"]
+    assert ours == expected
+
+
+# Block types whose streamed input_json_delta the anthropic SDK folds into ``input``.
+_SDK_TRACKS_INPUT = frozenset({"tool_use", "server_tool_use"})

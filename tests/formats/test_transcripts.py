@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamkit.chat_decoder import ChatDecoder
-from streamkit.errors import APIStatusError
+from streamkit.errors import APIStatusError, ConnectionLostError
 from streamkit.events import ContentEvent
 from streamkit.exact_json import join_surrogates
 from streamkit.fold.message_builder import build_message
@@ -214,3 +214,24 @@ def test_to_anthropic_is_what_the_anthropic_sdk_accumulates(
 
 # Block types whose streamed input_json_delta the anthropic SDK folds into ``input``.
 _SDK_TRACKS_INPUT = frozenset({"tool_use", "server_tool_use"})
+
+
+@pytest.mark.parametrize("name", ["openai_text", "anthropic_text"])
+def test_a_cut_stream_raises_connection_lost_where_the_sdks_return_a_partial_result(
+    name: str,
+) -> None:
+    fmt, body = next((f, b) for n, f, b in ALL if n == name)
+    end = body.index(b"\n\n", body.index(b"Hello")) + 2
+    cut = body[:end]  # whole events up to the first text: a clean break between two events
+    decoder = ChatDecoder(fmt)
+    events = decoder.feed(cut)
+    with pytest.raises(ConnectionLostError):
+        decoder.close()
+    assert build_message(events).text.startswith("Hello")  # what came before is delivered
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if fmt == "openai":
+            partial = openai_final_completion(cut)["choices"][0]
+            assert partial["finish_reason"] is None  # no error: a silent partial result
+        else:
+            assert anthropic_final_message(cut)["stop_reason"] is None

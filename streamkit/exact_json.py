@@ -33,15 +33,23 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def loads(text: str | bytes) -> Any:
-    """Parse JSON text exactly: big integers stay ``int``, lone surrogate escapes are kept.
+def loads(text: str | bytes, *, lone_surrogates: bool = False) -> Any:
+    """Parse JSON text exactly: big integers stay ``int``.
+
+    Args:
+        text: the JSON text.
+        lone_surrogates: accept a lone surrogate escape, kept as that code point. Only for the
+            envelope of a streamed piece (a chunk, an event), whose halves the fold joins: a
+            complete value (tool arguments) with one is not valid text.
 
     Raises:
-        JSONDecodeError: ``text`` is not JSON.
+        JSONDecodeError: ``text`` is not JSON (or has a lone surrogate escape, unless allowed).
     """
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
+        if not lone_surrogates:
+            raise
         return _slow_loads(text, exc)
     if _LONG_DIGITS.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
         return _slow_loads(text, None)  # maybe an integer orjson turned into a float

@@ -40,7 +40,7 @@ def load_event_json(sse_event: str, data: str) -> Any:
         MalformedEventError: ``data`` is not valid JSON.
     """
     try:
-        return exact_json.loads(data)
+        return exact_json.loads(data, lone_surrogates=True)
     except exact_json.JSONDecodeError as exc:
         raise MalformedEventError(
             f"malformed JSON in SSE event {sse_event!r}: {exc}; data: {truncate(data)!r}"

@@ -22,7 +22,8 @@ lost), ``received_at``, the monotonic time (``time.monotonic()`` seconds, or a s
 at which its bytes arrived, so metrics need no second clock, and ``wire_bytes``, the bytes read
 from the network since the previous event (summed over a stream: every byte received up to that
 event). Two events compare equal on their content alone: ``raw``, ``received_at`` and
-``wire_bytes`` are left out of ``==``.
+``wire_bytes`` are left out of ``==``, and so are ``StreamStart``'s envelope metadata (``created``,
+``system_fingerprint``, ``service_tier``) and ``Usage.details``; ``Message`` keeps them all.
 
 Operators add their own: ``ToolCall`` (assembled), ``Retrying`` and ``Rewind`` (retry layer).
 """
@@ -80,9 +81,11 @@ class StreamStart(_Event):
     model: str
     role: str = "assistant"
     choice: int = 0
-    created: int | None = None
-    system_fingerprint: str | None = None
-    service_tier: str | None = None
+    # Envelope metadata, like received_at, is left out of ==: the answer is the same answer
+    # whenever and wherever it was served (``created`` is a clock reading).
+    created: int | None = field(default=None, compare=False)
+    system_fingerprint: str | None = field(default=None, compare=False)
+    service_tier: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

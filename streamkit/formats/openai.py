@@ -24,7 +24,6 @@ import orjson
 
 from streamkit.errors import APIStatusError, ProtocolError
 from streamkit.events import (
-    BlockStart,
     ContentEvent,
     Finish,
     FinishReason,
@@ -44,7 +43,7 @@ from streamkit.formats._json import (
     optional_field,
     optional_index,
 )
-from streamkit.message import Choice, Message, TextBlock
+from streamkit.message import Choice, Message
 from streamkit.sse import SSEEvent, encode_comment, encode_event
 
 __all__ = ["FORMAT", "OpenAIDecoder", "OpenAIEncoder", "OpenAIFormat"]
@@ -120,22 +119,19 @@ class OpenAIDecoder:
     """Decode one OpenAI chat completion stream; see ``streamkit.formats.StreamDecoder``.
 
     Each choice gets one ``StreamStart``, at its first piece, whether or not that piece carries
-    ``role`` (some servers leave it out, others repeat it in every chunk), and a ``BlockStart``
-    of kind ``text`` (index 0) when its ``content`` is first sent as a string, ``""`` included.
-    Tool-call pieces of
+    ``role`` (some servers leave it out, others repeat it in every chunk). Tool-call pieces of
     several calls may alternate, several in one chunk: a call ends only when its choice finishes
     (or the stream ends), never because a piece of another call arrived. A delta carrying the
     same call both as ``tool_calls`` and as the deprecated ``function_call`` (llama-cpp-python's
     server does) is one call, read from ``tool_calls``.
     """
 
-    __slots__ = ("_calls", "_finished", "_started", "_text")
+    __slots__ = ("_calls", "_finished", "_started")
 
     def __init__(self) -> None:
         self._finished = False
         self._calls: dict[int, _ChoiceCalls] = {}  # choice -> its tool calls
         self._started: set[int] = set()  # choices whose StreamStart was emitted
-        self._text: set[int] = set()  # choices whose content was sent, "" included
 
     @property
     def finished(self) -> bool:
@@ -179,11 +175,7 @@ class OpenAIDecoder:
         if n not in self._started:
             self._started.add(n)
             out.append(_stream_start(chunk, role or "assistant", n, at))
-        content = optional_field(delta, "content", str, "chunk delta", None)
-        if content is not None and n not in self._text:
-            # The choice's text opened, even as "": the SDK then says "" where it says None.
-            self._text.add(n)
-            out.append(BlockStart(0, "text", choice=n, raw=chunk, received_at=at))
+        content = optional_field(delta, "content", str, "chunk delta", "")
         if content:
             out.append(TextDelta(content, choice=n, raw=chunk, received_at=at))
         refusal = optional_field(delta, "refusal", str, "chunk delta", "")
@@ -492,14 +484,11 @@ def _usage_body(usage: Usage) -> dict[str, Any]:
 
 
 def _response_choice(choice: Choice, role: str) -> dict[str, Any]:
-    content: str | None = choice.text
-    if not choice.text:
-        if choice.content:  # streamed: "" if the provider sent content at all, else null
-            sent = any(isinstance(block, TextBlock) for block in choice.content)
-            content = "" if sent else None
-        elif choice.tool_calls or choice.refusal:
-            content = None
-    message: dict[str, Any] = {"role": role, "content": content, "refusal": choice.refusal}
+    message: dict[str, Any] = {
+        "role": role,
+        "content": choice.text or (None if choice.tool_calls or choice.refusal else ""),
+        "refusal": choice.refusal,
+    }
     if choice.tool_calls:
         message["tool_calls"] = [
             {

@@ -296,8 +296,8 @@ def test_token_logprobs_follow_the_openai_sdk_rules() -> None:
 def test_opening_a_block_is_no_token_for_the_first_token_deadline() -> None:
     from streamkit.chat_decoder import is_content
 
-    events = decode("openai_metadata_and_logprobs.sse")
+    events = decode("anthropic_text_blocks.sse")
     first = next(e for e in events if is_content(e))
-    assert type(first).__name__ != "BlockStart"
+    assert type(first).__name__ == "TextDelta"
     azure = decode("openai_azure_prompt_filter.sse")
     assert not is_content(azure[0])  # ProviderData

@@ -82,7 +82,6 @@ def test_text_transcript() -> None:
     events = decode_bytes(transcript("openai_text.sse"), decoder)
     assert events == [
         START,
-        BlockStart(0, "text"),  # the first delta's content: ""
         TextDelta("Hello"),
         TextDelta(", wörld"),
         TextDelta(" 👋"),
@@ -91,7 +90,7 @@ def test_text_transcript() -> None:
     ]
     assert decoder.finished
     assert all(e.received_at == 1.5 for e in events)
-    assert events[2].raw["choices"][0]["delta"] == {"content": "Hello"}
+    assert events[1].raw["choices"][0]["delta"] == {"content": "Hello"}
 
 
 def test_parallel_tool_calls_transcript() -> None:
@@ -114,9 +113,7 @@ def test_n_choices_kept_apart() -> None:
     events = decode_bytes(transcript("openai_n2.sse"))
     assert events == [
         replace(START, choice=0),
-        BlockStart(0, "text", choice=0),
         replace(START, choice=1),
-        BlockStart(0, "text", choice=1),
         TextDelta("A", choice=0),
         TextDelta("B", choice=1),
         TextDelta("a", choice=0),

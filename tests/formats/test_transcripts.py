@@ -143,6 +143,14 @@ def _joined_surrogates(completion: dict[str, Any]) -> dict[str, Any]:
     return completion
 
 
+def _null_content_beside_tool_calls(completion: dict[str, Any]) -> dict[str, Any]:
+    for choice in completion["choices"]:
+        message = choice["message"]
+        if message.get("tool_calls") and message.get("content") == "":
+            message["content"] = None
+    return completion
+
+
 # Where the SDK's own accumulation loses or corrupts what the server sent, streamkit keeps it:
 # each such transcript is compared on everything else, the SDK's error undone (None: skipped).
 SDK_DIFFERS: dict[str, tuple[str, Any]] = {
@@ -160,6 +168,11 @@ SDK_DIFFERS: dict[str, tuple[str, Any]] = {
         _assistant_role,
     ),
     "anthropic_data_after_stop": ("the SDK fails on what follows message_stop", None),
+    "litellm_forward_tools": (
+        "the SDK says content '' beside tool calls when the role chunk said content ''; "
+        "streamkit says null there, as the non-streaming API does",
+        _null_content_beside_tool_calls,
+    ),
     "openai_big_ints_and_split_surrogates": (
         "the SDK leaves the halves of a split surrogate pair apart (a str UTF-8 cannot encode)",
         _joined_surrogates,

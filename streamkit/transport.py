@@ -38,11 +38,11 @@ from streamkit.errors import (
     StreamTimeoutError,
     TimeoutPhase,
     TransportError,
-    retry_after_seconds,
     truncate,
 )
 from streamkit.events import StreamEvent
 from streamkit.formats import WireFormat
+from streamkit.http_headers import retry_after_seconds
 from streamkit.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 
 __all__ = ["ByteTap", "Timeouts", "chat_attempt", "safe_url", "sse_source"]

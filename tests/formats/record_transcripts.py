@@ -61,6 +61,21 @@ TOOLS = [
     }
 ]
 QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
+# For the random-weight model: an enum keeps grammar-constrained arguments short and valid.
+LLAMA_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather in a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string", "enum": ["Paris", "Rome"]}},
+                "required": ["city"],
+            },
+        },
+    }
+]
 
 
 def _free_port() -> int:
@@ -236,8 +251,8 @@ async def record_llama(venv: Path, work: Path) -> None:
             ("llama_text", {"model": "tiny", "messages": QUESTION, "stream": True,
                             "max_tokens": 12, "temperature": 0, "seed": 11}),
             ("llama_tool_call", {"model": "tiny", "messages": QUESTION, "stream": True,
-                                 "max_tokens": 40, "temperature": 0, "seed": 11,
-                                 "tools": TOOLS, "tool_choice": tool_choice}),
+                                 "max_tokens": 60, "temperature": 0, "seed": 11,
+                                 "tools": LLAMA_TOOLS, "tool_choice": tool_choice}),
         ]  # fmt: skip
         async with aiohttp.ClientSession() as session:
             for name, body in jobs:

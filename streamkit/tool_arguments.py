@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamkit import exact_json
 from streamkit.errors import ToolCallError, truncate
 from streamkit.events import ToolCall
+from streamkit.exact_json import JSONDecodeError, loads
 
 __all__ = ["parse_arguments", "validate_tool_call"]
 
@@ -24,8 +24,8 @@ def parse_arguments(text: str) -> tuple[bool, Any]:
     if not text.strip():
         return True, {}
     try:
-        return True, exact_json.loads(text)
-    except exact_json.JSONDecodeError:
+        return True, loads(text)
+    except JSONDecodeError:
         return False, None
 
 
@@ -43,8 +43,8 @@ def validate_tool_call(call: ToolCall) -> ToolCall:
     intro = f"tool call {call.name!r} (id {call.id!r}): arguments are not valid JSON"
     snippet = truncate(call.raw_arguments)
     try:
-        exact_json.loads(call.raw_arguments)
-    except exact_json.JSONDecodeError as exc:
+        loads(call.raw_arguments)
+    except JSONDecodeError as exc:
         raise ToolCallError(
             f"{intro} ({exc}): {snippet!r}",
             name=call.name,

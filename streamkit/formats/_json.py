@@ -7,13 +7,13 @@ from typing import Any, TypeVar
 
 import orjson
 
-from streamkit import exact_json
 from streamkit.errors import (
     APIStatusError,
     MalformedEventError,
     ProtocolError,
     truncate,
 )
+from streamkit.exact_json import JSONDecodeError, loads
 from streamkit.http_headers import retry_after_seconds
 
 __all__ = [
@@ -40,8 +40,8 @@ def load_event_json(sse_event: str, data: str) -> Any:
         MalformedEventError: ``data`` is not valid JSON.
     """
     try:
-        return exact_json.loads(data, lone_surrogates=True)
-    except exact_json.JSONDecodeError as exc:
+        return loads(data, lone_surrogates=True)
+    except JSONDecodeError as exc:
         raise MalformedEventError(
             f"malformed JSON in SSE event {sse_event!r}: {exc}; data: {truncate(data)!r}"
         ) from exc

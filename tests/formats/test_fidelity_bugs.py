@@ -271,7 +271,7 @@ def test_bug10_big_integers_and_split_surrogate_pairs_round_trip_exactly() -> No
 
 def test_bug11_an_http_status_in_code_is_a_status_and_the_error_is_one_line() -> None:
     with pytest.raises(ServerError) as info:
-        decode("openai_error_code_status.sse")
+        decode("openai_code_status_error.sse")
     error = info.value
     assert error.status == 500 and error.error_type is None
     assert "500 500" not in str(error)

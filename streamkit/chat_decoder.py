@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from streamkit.errors import ConnectionLostError
-from streamkit.events import ContentEvent, StreamStart, Usage
+from streamkit.events import BlockStart, ContentEvent, ProviderData, StreamStart, Usage
 from streamkit.formats import FormatName, WireFormat, get_format
 from streamkit.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
 
@@ -40,10 +40,11 @@ __all__ = ["ChatDecoder", "is_content"]
 def is_content(event: ContentEvent) -> bool:
     """Whether ``event`` is part of the answer itself, for the first-token deadline.
 
-    The answer's opening (``StreamStart``) and usage reports come before any token and do not
-    count; keep-alives and pings never become events at all.
+    The answer's opening (``StreamStart``), a content block's opening (``BlockStart``: OpenAI's
+    role chunk says ``content: ""``), usage reports and other provider data come before any
+    token and do not count; keep-alives and pings never become events at all.
     """
-    return not isinstance(event, (StreamStart, Usage))
+    return not isinstance(event, (StreamStart, BlockStart, Usage, ProviderData))
 
 
 class ChatDecoder:

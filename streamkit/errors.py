@@ -121,7 +121,9 @@ class APIStatusError(StreamkitError):
         retry_after: float | None = None,
         in_stream: bool = False,
     ) -> None:
-        super().__init__(f"{status} {error_type or 'error'}: {message}")
+        # One line, whatever the provider wrote: logs and the CLI show it as one record.
+        # ``.message`` keeps the provider's text whole.
+        super().__init__(f"{status} {error_type or 'error'}: {' '.join(message.split())}")
         self.status = status
         self.error_type = error_type
         self.message = message

@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "streamkit.message",
             "streamkit.stats",
             "streamkit.tool_arguments",
+            "streamkit.exact_json",
             "streamkit._credentials",
         ),
     ),

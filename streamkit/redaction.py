@@ -29,24 +29,34 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Final
+from urllib.parse import parse_qsl, urlsplit
 
 from streamkit._credentials import is_credential_name
 
-__all__ = ["REDACTED", "Redactor", "request_secrets"]
+__all__ = ["MIN_SECRET_LENGTH", "REDACTED", "Redactor", "request_secrets"]
 
 #: What a secret is replaced with.
 REDACTED: Final = "[redacted]"
+#: Shorter values are not treated as secrets: blanking every "k" or "abc" would corrupt the
+#: answer itself, and a credential that short guards nothing.
+MIN_SECRET_LENGTH: Final = 8
 _REDACTED_BYTES: Final = REDACTED.encode()
 
 
-def request_secrets(headers: Mapping[str, str], api_key: str | None = None) -> tuple[str, ...]:
-    """The credentials a request carries: ``api_key`` and every credential header's value.
+def request_secrets(
+    headers: Mapping[str, str], *, api_key: str | None = None, url: str | None = None
+) -> tuple[str, ...]:
+    """The credentials a request carries: ``api_key``, credential headers and query parameters.
 
-    A header is a credential when ``is_credential_name`` says so (``authorization``,
-    ``x-api-key``, ``cookie``, ...); both its whole value and, for ``Bearer``/``Basic``-style
-    values, the token after the scheme are secrets.
+    A header or query parameter is a credential when ``is_credential_name`` says so
+    (``authorization``, ``x-api-key``, ``cookie``, ``key``, ...); both a header's whole value
+    and, for ``Bearer``/``Basic``-style values, the token after the scheme are secrets.
     """
     found: list[str] = [api_key] if api_key else []
+    if url:
+        found += [
+            value for name, value in parse_qsl(urlsplit(url).query) if is_credential_name(name)
+        ]
     for name, value in headers.items():
         if not is_credential_name(name):
             continue
@@ -67,7 +77,7 @@ class Redactor:
     One instance redacts one stream. With no secrets it passes bytes through untouched.
 
     Args:
-        secrets: the strings to blank out; empty ones are ignored.
+        secrets: the strings to blank out; those shorter than ``MIN_SECRET_LENGTH`` are ignored.
     """
 
     __slots__ = ("_held", "_pattern", "_secrets")
@@ -75,7 +85,7 @@ class Redactor:
     def __init__(self, secrets: Iterable[str]) -> None:
         forms: set[bytes] = set()
         for secret in secrets:
-            if not secret:
+            if len(secret) < MIN_SECRET_LENGTH:
                 continue
             forms.add(secret.encode())
             for ensure_ascii in (False, True):  # as JSON encoders write it inside a string
@@ -151,4 +161,3 @@ class Redactor:
                     break
                 position = buffer.find(secret[:1], position + 1, earliest)
         return earliest
-

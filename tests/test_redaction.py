@@ -5,12 +5,14 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamkit.redaction import REDACTED, Redactor, request_secrets
+from streamkit.redaction import MIN_SECRET_LENGTH, REDACTED, Redactor, request_secrets
 
 # A small alphabet makes secrets overlap each other and the text around them often.
 _ALPHABET = b"ab-/\n"
 _secrets = st.lists(
-    st.binary(min_size=1, max_size=8).map(lambda b: bytes(_ALPHABET[x % 5] for x in b)),
+    st.binary(min_size=MIN_SECRET_LENGTH, max_size=12).map(
+        lambda b: bytes(_ALPHABET[x % 5] for x in b)
+    ),
     min_size=1,
     max_size=3,
 ).map(lambda items: [item.decode() for item in items])
@@ -44,7 +46,7 @@ def test_one_byte_at_a_time_gives_the_whole_body_redacted(secrets: list[str], bo
 
 
 @given(
-    st.text(st.characters(codec="utf-8"), min_size=6, max_size=30),
+    st.text(st.characters(codec="utf-8"), min_size=MIN_SECRET_LENGTH, max_size=30),
     st.binary(max_size=50),
     st.binary(max_size=50),
     st.lists(st.integers(min_value=0, max_value=200), max_size=8),
@@ -82,7 +84,7 @@ def test_secret_as_escaped_in_json_is_redacted() -> None:
 
 
 def test_no_secrets_passes_bytes_through() -> None:
-    redactor = Redactor([""])
+    redactor = Redactor(["", "short"])
     assert redactor.feed(b"anything") == b"anything"
     assert redactor.redact_text("x") == "x"
 
@@ -97,9 +99,10 @@ def test_request_secrets_takes_key_and_credential_headers() -> None:
         "x-api-key": "key-2",
         "content-type": "application/json",
     }
-    assert set(request_secrets(headers, api_key="key-0")) == {
+    assert set(request_secrets(headers, api_key="key-0", url="http://h/p?key=key-3&q=1")) == {
         "key-0",
         "Bearer tok-1",
         "tok-1",
         "key-2",
+        "key-3",
     }

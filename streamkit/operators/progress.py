@@ -33,7 +33,7 @@ from streamkit.events import StreamEvent
 from streamkit.fold.stats import MAX_GAPS as MAX_GAPS
 from streamkit.fold.stats import MAX_TIMELINE_POINTS as MAX_TIMELINE_POINTS
 from streamkit.fold.stats import StatsAccumulator as StatsAccumulator
-from streamkit.operators.base import resolve_scheduler
+from streamkit.operators.base import events_only, resolve_scheduler
 from streamkit.stats import StreamStats as StreamStats
 from streamkit.stats import Tokenizer as Tokenizer
 from streamkit.stats import TokensSource as TokensSource
@@ -311,6 +311,7 @@ class ProgressOperator:
 
     def __call__(self, source: Observable[StreamEvent]) -> Observable[StreamEvent]:
         meter = self.meter
+        source = source.pipe(events_only("measure_progress()"))
 
         def subscribe(
             observer: abc.ObserverBase[StreamEvent], scheduler: abc.SchedulerBase | None = None

@@ -25,7 +25,7 @@ from streamkit.fold.tool_calls import (
     step_tool_calls,
     validate_tool_call,
 )
-from streamkit.operators.base import Operator
+from streamkit.operators.base import Operator, check_event
 
 __all__ = [
     "InvalidArguments",
@@ -129,8 +129,9 @@ def assemble_tool_calls(
                 if stopped:
                     return
                 try:
+                    check_event(event, "assemble_tool_calls()")
                     state, outputs = step_tool_calls(state, event)
-                except Exception as exc:  # a bug in the reducer must still end the stream
+                except Exception as exc:  # a foreign item, or a bug in the reducer
                     fail(exc)
                     return
                 observer.on_next(event)

@@ -1,11 +1,11 @@
 """The HTTP transport: one request whose streamed answer becomes a cold observable.
 
-This is the only module that speaks HTTP, and it makes one attempt: retry, resume and every
-other policy belong to the client (``streamkit.client``), which composes them over
-``chat_attempt``. ``chat_attempt`` POSTs a chat request and emits the events a ``ChatDecoder``
-makes of the body; ``sse_source`` does the same for any SSE endpoint and emits raw ``SSEEvent``
-values. Each subscription makes one request; disposing it cancels the request and closes the
-connection.
+This is the only module that speaks HTTP, and it makes one attempt: retry, resume, reconnection
+and every other policy belong to the composition layer (``streamkit.client``,
+``streamkit.event_source``), which composes them over ``chat_attempt`` and ``sse_attempt``.
+``chat_attempt`` POSTs a chat request and emits the events a ``ChatDecoder`` makes of the body;
+``sse_attempt`` does the same for any SSE endpoint and emits raw ``SSEEvent`` values. Each
+subscription makes one request; disposing it cancels the request and closes the connection.
 
 Five deadlines bound every wait (``Timeouts``): ``connect`` (connection and response headers),
 ``first_token`` (the first content event; keep-alives and pings don't count), ``content_idle``
@@ -54,7 +54,7 @@ from streamkit.formats import WireFormat
 from streamkit.redaction import Redactor, request_secrets
 from streamkit.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 
-__all__ = ["ByteTap", "Timeouts", "chat_attempt", "safe_url", "sse_source"]
+__all__ = ["ByteTap", "Timeouts", "chat_attempt", "safe_url", "sse_attempt"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -348,13 +348,21 @@ def safe_url(url: str) -> str:
 
 
 class _SSEBody:
-    """Body decoder for ``sse_source``: every SSE event is content."""
+    """Body decoder for ``sse_attempt``: every SSE event is content."""
 
-    def __init__(self, max_event_bytes: int) -> None:
+    def __init__(self, max_event_bytes: int, on_retry: Callable[[int], None] | None) -> None:
         self._sse = SSEDecoder(max_event_bytes=max_event_bytes)
+        self._on_retry = on_retry
+        self._reconnection_time: int | None = None
 
     def feed(self, data: bytes, received_at: float) -> list[SSEEvent]:
-        return self._sse.feed(data)
+        events = self._sse.feed(data)
+        reconnection_time = self._sse.reconnection_time
+        if self._on_retry is not None and reconnection_time != self._reconnection_time:
+            self._reconnection_time = reconnection_time
+            if reconnection_time is not None:
+                self._on_retry(reconnection_time)
+        return events
 
     def check(self) -> None:
         pass  # SSE decoding fails at once, in feed()
@@ -411,7 +419,7 @@ def chat_attempt(
     )
 
 
-def sse_source(
+def sse_attempt(
     url: str,
     *,
     body: Any = None,
@@ -420,12 +428,20 @@ def sse_source(
     session: aiohttp.ClientSession | None = None,
     timeouts: Timeouts | None = None,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    last_event_id: str | None = None,
+    on_retry: Callable[[int], None] | None = None,
 ) -> Observable[SSEEvent]:
-    """Stream the raw SSE events of any endpoint, as ``SSEEvent`` values.
+    """One request to any SSE endpoint, its raw events as ``SSEEvent`` values: no reconnection.
 
     With a ``body`` the request is a POST of it as JSON, without one a GET (``method`` overrides
     either). The observable completes when the server ends the body. A non-2xx status is an
     ``APIStatusError`` carrying the body; see ``ChatEndpoint.stream`` for the other errors.
+    ``streamkit.event_source.sse_source`` reconnects over this, as a browser's EventSource does.
+
+    Args:
+        last_event_id: sent as the ``Last-Event-ID`` header when not empty.
+        on_retry: called with the stream's reconnection time (ms) whenever a ``retry`` field
+            changes it, also in a block that dispatches no event.
     """
     chosen = method or ("GET" if body is None else "POST")
     if chosen not in ("GET", "POST"):
@@ -433,6 +449,8 @@ def sse_source(
     sent_headers = {"accept": "text/event-stream"}
     if body is not None:
         sent_headers["content-type"] = "application/json"
+    if last_event_id:
+        sent_headers["last-event-id"] = last_event_id
     request = _Request(
         url=url,
         body=orjson.dumps(body) if body is not None else None,
@@ -443,7 +461,9 @@ def sse_source(
         secrets=request_secrets(headers or {}, url=url),
     )
     return from_async_iterable(
-        lambda: _stream(request, _SSEBody(max_event_bytes), _generic_status_error, lambda _: True)
+        lambda: _stream(
+            request, _SSEBody(max_event_bytes, on_retry), _generic_status_error, lambda _: True
+        )
     )
 
 

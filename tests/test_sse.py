@@ -336,3 +336,12 @@ def test_only_cr_and_lf_end_lines() -> None:
     # Python's str.splitlines would also split on these; the event-stream format must not.
     text = "a\x0bb\x0cc\x1cd\x1de\x1ef\x85g\u2028h\u2029i"
     assert decode(f"data: {text}\n\n".encode()) == [SSEEvent(data=text)]
+
+
+def test_a_retry_field_sets_the_reconnection_time_even_without_an_event() -> None:
+    decoder = SSEDecoder()
+    assert decoder.reconnection_time is None
+    assert decoder.feed(b"retry: 1500\n\n") == []
+    assert decoder.reconnection_time == 1500
+    assert decoder.feed(b"retry: soon\ndata: x\n\n") == [SSEEvent(data="x")]
+    assert decoder.reconnection_time == 1500  # an invalid value changes nothing

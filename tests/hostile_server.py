@@ -97,7 +97,7 @@ def trickle(
             writer.write(piece)
             await writer.drain()
             await asyncio.sleep(every)
-        while then_forever:
+        while then_forever and not writer.is_closing():
             writer.write(then_forever)
             await writer.drain()
             await asyncio.sleep(every)
@@ -182,6 +182,10 @@ class HostileServer:
             await self.behaviour(request, writer)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass  # the client went away: a normal end for a hostile server
+        except asyncio.CancelledError:
+            # Only aclose() cancels a handler; ending quietly keeps asyncio's start_server from
+            # logging the cancelled task as an error.
+            pass
         finally:
             self._tasks.discard(task)
             self._writers.discard(writer)

@@ -21,8 +21,9 @@ from streamkit.errors import (
     ProtocolError,
     StreamTimeoutError,
 )
+from streamkit.event_source import sse_source
 from streamkit.operators.retry import is_retryable
-from streamkit.transport import Timeouts, sse_source
+from streamkit.transport import Timeouts
 from tests.hostile_server import (
     HostileServer,
     echo_headers,

@@ -28,9 +28,10 @@ from streamkit.events import Retrying, StreamEvent
 from streamkit.formats import get_format
 from streamkit.operators.retry import DEFAULT_RESUME, RESUME_MODES, RetryPolicy
 from streamkit.record import Recorder
-from streamkit.server import FAULT_HEADER, EmbeddedServer, parse_faults
+from streamkit.server import FAULT_HEADER, EmbeddedServer, ServerLimits, parse_faults
 from streamkit.sinks import collect_message, print_stream
 from streamkit.transport import Timeouts
+from streamkit.web.command import add_web_command
 
 __all__ = ["build_parser", "main", "request_body", "resolve_api_key"]
 
@@ -70,6 +71,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--api-key-env", metavar="VAR", help="require the key in this variable")
     serve.add_argument("--fault", default="", help="default fault spec, e.g. 'disconnect-after=5'")
+    limits = ServerLimits()
+    serve.add_argument(
+        "--header-timeout",
+        type=_positive,
+        default=limits.header_timeout,
+        metavar="S",
+        help=f"close a client slower with its headers (default {limits.header_timeout:g})",
+    )
+    serve.add_argument(
+        "--keepalive-timeout",
+        type=_positive,
+        default=limits.keepalive_timeout,
+        metavar="S",
+        help=f"close an idle connection after S seconds (default {limits.keepalive_timeout:g})",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=limits.max_connections,
+        metavar="N",
+        help=f"serve at most N connections at once (default {limits.max_connections})",
+    )
 
     chat = commands.add_parser("chat", help="stream one answer to the terminal")
     chat.add_argument("prompt", help="the user message; '-' reads it from stdin")
@@ -106,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the final message as JSON instead of text"
     )
     chat.add_argument("--record", metavar="PATH", help="record the raw stream for replay")
+    add_web_command(commands)
     return parser
 
 
@@ -116,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return asyncio.run(_serve(args))
+        if args.command == "web":
+            return int(args.run(args))
         return asyncio.run(_chat(args, sys.stdout, sys.stderr))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -240,7 +266,14 @@ async def _serve(args: argparse.Namespace) -> int:
             raise _UsageError(str(error)) from None
     try:
         server = EmbeddedServer(
-            host=args.host, port=args.port, api_key=api_key, faults=args.fault, rate=args.rate
+            host=args.host,
+            port=args.port,
+            api_key=api_key,
+            faults=args.fault,
+            rate=args.rate,
+            header_timeout=args.header_timeout,
+            keepalive_timeout=args.keepalive_timeout,
+            max_connections=args.max_connections,
         )
     except ValueError as error:  # a host that is not loopback
         raise _UsageError(str(error)) from None

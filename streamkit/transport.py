@@ -46,11 +46,11 @@ from streamkit.errors import (
     StreamTimeoutError,
     TimeoutPhase,
     TransportError,
-    retry_after_seconds,
     truncate,
 )
 from streamkit.events import StreamEvent
 from streamkit.formats import WireFormat
+from streamkit.http_headers import retry_after_seconds
 from streamkit.redaction import Redactor, request_secrets
 from streamkit.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 

@@ -54,6 +54,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "streamkit.record",
             "streamkit.jsonl_file",
             "streamkit.server",
+            "streamkit.relay",
+            "streamkit.web",
         ),
     ),
 )

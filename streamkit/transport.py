@@ -227,14 +227,17 @@ async def _connect(
     except aiohttp.ClientResponseError as exc:
         # The server answered, but with a head aiohttp cannot read (a Content-Encoding it
         # cannot decode, a malformed status line): asking again would get the same answer.
-        raise ProtocolError(
-            f"{safe_url(request.url)} answered with a response streamkit cannot read: "
-            f"{redactor.redact_text(exc.message)}{_encoding_hint(exc.message)}"
-        ) from exc
+        unreadable = exc.message
     except aiohttp.ClientError as exc:
         raise TransportError(
             f"cannot reach {safe_url(request.url)}: {redactor.redact_text(str(exc))}"
         ) from exc
+    # Raised out here, chained to nothing: the aiohttp error's request_info holds the request's
+    # headers, credentials included, and would show them in its repr.
+    raise ProtocolError(
+        f"{safe_url(request.url)} answered with a response streamkit cannot read: "
+        f"{redactor.redact_text(unreadable)}{_encoding_hint(unreadable)}"
+    )
 
 
 def _encoding_hint(message: str) -> str:

@@ -109,6 +109,12 @@ PATHS: list[tuple[str, str, Behaviour, bool]] = [
         True,
     ),
     (
+        "undecodable content-encoding",
+        "openai",
+        echo_headers(sse_head(content_encoding="br"), lambda e: e.encode()),
+        True,
+    ),
+    (
         "cut then answer",
         "openai",
         sequence(
@@ -128,6 +134,10 @@ async def hostile() -> AsyncIterator[HostileServer]:
 
 def _describe(error: BaseException) -> str:
     parts = [str(error), repr(error), "".join(traceback.format_exception(error))]
+    chained: BaseException | None = error
+    while chained is not None:  # the reprs of the foreign exceptions it was translated from
+        parts.append(repr(chained))
+        chained = chained.__cause__ or chained.__context__
     for cause in getattr(error, "causes", ()):
         parts.append(_describe(cause))
     parts.append(repr(getattr(error, "body", None)))

@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--max-attempts", type=_positive_int, default=5)
     chat.add_argument("--connect-timeout", type=_positive, default=10.0, metavar="S")
     chat.add_argument("--first-token-timeout", type=_positive, default=60.0, metavar="S")
+    chat.add_argument(
+        "--content-idle-timeout", type=_positive, default=Timeouts().content_idle, metavar="S"
+    )
     chat.add_argument("--idle-timeout", type=_positive, default=30.0, metavar="S")
     chat.add_argument("--total-timeout", type=_positive, default=None, metavar="S")
     chat.add_argument(
@@ -183,6 +186,7 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     timeouts = Timeouts(
         connect=args.connect_timeout,
         first_token=args.first_token_timeout,
+        content_idle=args.content_idle_timeout,
         idle=args.idle_timeout,
         total=args.total_timeout,
     )

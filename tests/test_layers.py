@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "streamkit.tool_arguments",
             "streamkit.exact_json",
             "streamkit._credentials",
+            "streamkit.redaction",
         ),
     ),
     (
@@ -43,7 +44,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("folds", ("streamkit.fold",)),
     ("operators", ("streamkit.operators", "streamkit.bridge")),
     ("transport", ("streamkit.transport",)),
-    ("composition", ("streamkit.client",)),
+    ("composition", ("streamkit.client", "streamkit.event_source")),
     (
         "edges",
         (

@@ -31,6 +31,7 @@ from streamkit.errors import (
     StreamTimeoutError,
     TransportError,
 )
+from streamkit.event_source import sse_source
 from streamkit.events import (
     Finish,
     ReasoningDelta,
@@ -44,7 +45,7 @@ from streamkit.events import (
 )
 from streamkit.operators.retry import RetryPolicy
 from streamkit.sse import SSEEvent
-from streamkit.transport import Timeouts, sse_source
+from streamkit.transport import Timeouts
 
 T = TypeVar("T")
 TRANSCRIPTS = Path(__file__).parent / "formats" / "transcripts"

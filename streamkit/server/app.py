@@ -30,6 +30,7 @@ from streamkit._credentials import is_credential_name
 from streamkit.events import TextDelta, ToolCallDelta
 from streamkit.fold.message_builder import build_message
 from streamkit.formats import WireFormat, get_format
+from streamkit.server import chat_requests
 from streamkit.server.faults import FAULT_HEADER, FaultPlan, parse_faults
 from streamkit.server.scenarios import Reply, plan_reply, reply_events
 
@@ -86,7 +87,7 @@ class _Stop(Exception):
 
 
 def _error_type(fmt: WireFormat, status: int) -> str:
-    known = _ERROR_TYPES[fmt.name].get(status)
+    known = _ERROR_TYPES.get(fmt.name, _ERROR_TYPES["openai"]).get(status)
     if known:
         return known
     if status >= 500:
@@ -324,6 +325,7 @@ class EmbeddedServer:
         app.router.add_post(openai_format.path, openai_route)
         app.router.add_post(anthropic_format.path, anthropic_route)
         app.router.add_get("/v1/models", self._models)
+        chat_requests.add_routes(app, self._chat)  # OpenAI Responses and Google Gemini
         return app
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
@@ -368,6 +370,7 @@ class EmbeddedServer:
                 },
             )
         )
+        body = chat_requests.chat_request(fmt, request, body)  # Responses, Gemini: as chat
         if not self._authorized(request):
             return _auth_error(fmt, request_id)
         if body is None or not isinstance(body.get("messages"), list) or not body["messages"]:
@@ -399,7 +402,7 @@ class EmbeddedServer:
             return True
         bearer = request.headers.get("authorization", "")
         scheme, _, token = bearer.partition(" ")
-        offered = {request.headers.get("x-api-key")}
+        offered = {request.headers.get("x-api-key"), request.headers.get("x-goog-api-key")}
         if scheme.lower() == "bearer":
             offered.add(token.strip())
         return self._api_key in offered
@@ -596,6 +599,8 @@ def _error_response(
 
 
 def _auth_error(fmt: WireFormat, request_id: str) -> web.Response:
+    if fmt.name in ("responses", "gemini"):
+        return chat_requests.auth_error(fmt, request_id)
     if fmt.name == "openai":
         body: dict[str, Any] = {
             "error": {

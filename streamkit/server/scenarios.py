@@ -277,7 +277,7 @@ def plan_reply(body: Mapping[str, Any], *, format: FormatName, tool_calls: int =
         text = "".join(words)
     output = len(words) + sum(len(_fragments(call.arguments)) for call in calls)
     return Reply(
-        id=("msg_" if format == "anthropic" else "chatcmpl-") + digest,
+        id=_ID_PREFIX[format] + digest,
         model=str(body.get("model") or "streamkit-echo"),
         text=text,
         tool_calls=calls,
@@ -290,6 +290,15 @@ def plan_reply(body: Mapping[str, Any], *, format: FormatName, tool_calls: int =
 _RAW_FINISH: Final[dict[FormatName, dict[FinishReason, str]]] = {
     "openai": {"stop": "stop", "length": "length", "tool_calls": "tool_calls"},
     "anthropic": {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"},
+    "responses": {"stop": "completed", "length": "max_output_tokens", "tool_calls": "completed"},
+    "gemini": {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP"},
+}
+# Gemini's response ids are opaque strings without a prefix.
+_ID_PREFIX: Final[dict[FormatName, str]] = {
+    "openai": "chatcmpl-",
+    "anthropic": "msg_",
+    "responses": "resp_",
+    "gemini": "",
 }
 
 

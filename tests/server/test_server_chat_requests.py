@@ -230,3 +230,12 @@ async def test_requests_are_recorded_without_the_gemini_key(
     [request] = embedded_server.requests
     assert request.path == "/v1beta/models/gemini-2.5-flash:generateContent"
     assert "g-secret" not in repr(request)
+
+
+async def test_the_right_key_is_accepted_in_each_api_s_header() -> None:
+    async with EmbeddedServer(api_key="right") as server:
+        async with _genai(server.url, api_key="right") as client:
+            gemini = await client.models.generate_content(model="gemini-x", contents=PROMPT)
+        async with _openai(server.url, "right") as openai_client:
+            responses = await openai_client.responses.create(model="gpt-test", input=PROMPT)
+    assert gemini.text == responses.output_text == answer_for(QUESTION)

@@ -27,7 +27,8 @@ class StreamDecoder(Protocol):
 
     @property
     def finished(self) -> bool:
-        """True once the format's end marker (``[DONE]`` / ``message_stop``) was decoded."""
+        """True once the format's end marker was decoded (``[DONE]``, ``message_stop``,
+        ``response.completed``, Gemini's last ``finishReason``)."""
         ...
 
     def decode(self, sse: SSEEvent, received_at: float = 0.0) -> list[ContentEvent]:

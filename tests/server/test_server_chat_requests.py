@@ -239,3 +239,23 @@ async def test_the_right_key_is_accepted_in_each_api_s_header() -> None:
         async with _openai(server.url, "right") as openai_client:
             responses = await openai_client.responses.create(model="gpt-test", input=PROMPT)
     assert gemini.text == responses.output_text == answer_for(QUESTION)
+
+
+async def test_gemini_keep_alives_are_lines_the_sdk_skips(server_url: str) -> None:
+    async with _genai(server_url, headers={"x-streamkit-fault": "keepalive-every=1"}) as client:
+        stream = await client.models.generate_content_stream(
+            model="gemini-2.5-flash", contents=PROMPT
+        )
+        text = "".join([chunk.text or "" async for chunk in stream])
+    assert text == answer_for(QUESTION)
+
+
+async def test_an_injected_error_event_reaches_the_responses_sdk(server_url: str) -> None:
+    headers = {"x-streamkit-fault": "error-event-after=6:server_error"}
+    async with _openai(server_url) as client:
+        stream = await client.responses.create(
+            model="gpt-test", input=PROMPT, stream=True, extra_headers=headers
+        )
+        events = [event async for event in stream]
+    assert events[-1].type == "error"
+    assert events[-1].code == "server_error"

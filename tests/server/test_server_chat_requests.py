@@ -150,6 +150,32 @@ async def test_responses_stream_helper_assembles_parallel_function_calls(server_
     assert all(c.call_id.startswith("call_") and c.id.startswith("fc_") for c in calls)
 
 
+async def test_responses_create_stream_gives_parallel_function_calls(server_url: str) -> None:
+    async with _openai(server_url) as client:
+        stream = await client.responses.create(
+            model="gpt-test",
+            input=PROMPT,
+            tools=RESPONSES_TOOLS,
+            tool_choice="required",
+            stream=True,
+            extra_headers=TOOL_CALLS,
+        )
+        events = [event async for event in stream]
+    added = [e.item for e in events if e.type == "response.output_item.added"]
+    arguments: dict[int, str] = {}
+    for e in events:
+        if e.type == "response.function_call_arguments.delta":
+            arguments[e.output_index] = arguments.get(e.output_index, "") + e.delta
+    assert [(item.type, getattr(item, "name", None)) for item in added] == [
+        ("function_call", "get_weather"),
+        ("function_call", "get_time"),
+    ]
+    assert [json.loads(arguments[i]) for i in (0, 1)] == ARGUMENTS[:2]
+    completed = events[-1]
+    assert completed.type == "response.completed"
+    assert [item.type for item in completed.response.output] == ["function_call"] * 2
+
+
 async def test_responses_create_without_stream_and_the_token_limit(server_url: str) -> None:
     async with _openai(server_url) as client:
         response = await client.responses.create(

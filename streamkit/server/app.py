@@ -1,8 +1,9 @@
 """The embedded LLM server: an aiohttp app on the loopback interface speaking four wire formats.
 
 Routes: ``POST /v1/chat/completions`` (OpenAI), ``POST /v1/messages`` (Anthropic), streaming and
-not, and ``GET /v1/models``; OpenAI Responses and Gemini in ``streamkit.server.chat_requests``. Answers come from ``streamkit.server.scenarios`` and are written with
-the formats' own encoders, so what the server writes and what streamkit reads are one definition.
+not, and ``GET /v1/models``; OpenAI Responses and Gemini in ``streamkit.server.chat_requests``.
+Answers come from ``streamkit.server.scenarios`` and are written with the formats' own encoders,
+so what the server writes and what streamkit reads are one definition.
 
 Request headers the server understands (besides authentication):
 

@@ -18,7 +18,8 @@ both decode through it, so a saved body or a relayed one decodes exactly as the 
 Rules that hold whatever the split of the bytes:
 
 - Events come out in order, each once, as soon as the bytes that complete it are fed.
-- Everything after the format's end marker (``data: [DONE]``, ``message_stop``) is ignored:
+- Everything after the format's end marker (``data: [DONE]``, ``message_stop``,
+  ``response.completed``, Gemini's last ``finishReason``) is ignored:
   ``finished`` turns true and later bytes decode to nothing, in the same read or a later one.
 - A malformed event stops decoding. ``feed`` returns the events before it; the error is raised
   by the next call of ``feed``, ``check`` or ``close``, so nothing decoded is lost and nothing
@@ -51,7 +52,8 @@ class ChatDecoder:
     """Decodes one streamed chat response body; one instance per body.
 
     Args:
-        format: the body's wire format: ``"openai"``, ``"anthropic"`` or a ``WireFormat``.
+        format: the body's wire format: a ``FormatName`` (``"openai"``, ``"anthropic"``,
+            ``"responses"``, ``"gemini"``) or a ``WireFormat``.
         max_event_bytes: the largest SSE event accepted; a larger one is a ``ProtocolError``.
 
     Raises:

@@ -435,6 +435,9 @@ class AnthropicFormat:
     def __repr__(self) -> str:
         return "AnthropicFormat()"
 
+    def url_path(self, body: Mapping[str, Any]) -> str:
+        return self.path
+
     def headers(self, api_key: str | None) -> dict[str, str]:
         headers = {
             "content-type": "application/json",

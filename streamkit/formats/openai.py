@@ -4,7 +4,8 @@ The stream is ``data:`` lines of ``chat.completion.chunk`` objects ended by ``da
 Each choice's first delta carries ``role``; then come ``content``, ``refusal`` and ``tool_calls``
 pieces (keyed by ``index``; ``id`` and ``function.name`` on the first piece of a call), then a chunk
 with ``finish_reason``; with ``stream_options.include_usage`` a last chunk has empty ``choices`` and
-the ``usage``. An ``{"error": {...}}`` object may arrive instead of a chunk.
+the ``usage``. OpenAI-compatible servers add ``reasoning_content`` or ``reasoning`` pieces, decoded
+as ``ReasoningDelta``. An ``{"error": {...}}`` object may arrive instead of a chunk.
 
 OpenAI-compatible servers differ in the tool call ``index``: Gemini's omits it or sends ``0`` for
 every parallel call. A piece without ``index`` continues the current call, and a piece whose ``id``
@@ -29,6 +30,7 @@ from streamkit.events import (
     FinishReason,
     Logprobs,
     ProviderData,
+    ReasoningDelta,
     RefusalDelta,
     StreamStart,
     TextDelta,
@@ -175,6 +177,13 @@ class OpenAIDecoder:
         if n not in self._started:
             self._started.add(n)
             out.append(_stream_start(chunk, role or "assistant", n, at))
+        # OpenAI-compatible servers stream reasoning in a field of their own: DeepSeek and older
+        # vLLM ``reasoning_content``, OpenRouter, Ollama and newer vLLM ``reasoning``. One text
+        # is read, so a server sending both (the same text twice) is not read double.
+        reasoning = optional_field(delta, "reasoning_content", str, "chunk delta", "")
+        reasoning = reasoning or optional_field(delta, "reasoning", str, "chunk delta", "")
+        if reasoning:
+            out.append(ReasoningDelta(reasoning, choice=n, raw=chunk, received_at=at))
         content = optional_field(delta, "content", str, "chunk delta", "")
         if content:
             out.append(TextDelta(content, choice=n, raw=chunk, received_at=at))
@@ -372,6 +381,9 @@ class OpenAIFormat:
 
     def __repr__(self) -> str:
         return "OpenAIFormat()"
+
+    def url_path(self, body: Mapping[str, Any]) -> str:
+        return self.path
 
     def headers(self, api_key: str | None) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "text/event-stream"}

@@ -22,6 +22,7 @@ from streamkit.events import (
     BlockStart,
     ContentEvent,
     Finish,
+    ReasoningDelta,
     RefusalDelta,
     StreamStart,
     TextDelta,
@@ -547,3 +548,32 @@ def test_round_trip_of_each_transcript_is_stable() -> None:
 def test_a_negative_choice_index_is_a_protocol_error() -> None:
     with pytest.raises(ProtocolError, match="negative 'index'"):
         OpenAIDecoder().decode(chunk([{"index": -2, "delta": {"content": "x"}}]))
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_reasoning_of_compatible_servers_is_reasoning(field: str) -> None:
+    """DeepSeek and vLLM send ``reasoning_content``; OpenRouter, Ollama, newer vLLM
+    ``reasoning``: both are the choice's reasoning, kept in the message."""
+    decoder = OpenAIDecoder()
+    events = [
+        *decoder.decode(chunk([choice({"role": "assistant", field: "Let me "})])),
+        *decoder.decode(chunk([choice({field: "think."})])),
+        *decoder.decode(chunk([choice({"content": "42"}, "stop")])),
+    ]
+    assert events == [
+        StreamStart("c1", "m"),
+        ReasoningDelta("Let me "),
+        ReasoningDelta("think."),
+        TextDelta("42"),
+        Finish("stop", "stop"),
+    ]
+    message = build_message(events)
+    assert (message.choices[0].reasoning, message.text) == ("Let me think.", "42")
+
+
+def test_reasoning_sent_in_both_fields_is_read_once() -> None:
+    delta = {"reasoning_content": "hm", "reasoning": "hm"}
+    assert OpenAIDecoder().decode(chunk([choice(delta)])) == [
+        StreamStart("c1", "m"),
+        ReasoningDelta("hm"),
+    ]

@@ -32,11 +32,18 @@ TRANSCRIPTS = Path(__file__).parent / "transcripts"
 
 def _transcripts() -> Iterator[tuple[str, FormatName, bytes]]:
     for path in sorted(TRANSCRIPTS.glob("**/*.sse")):
-        fmt: FormatName = "anthropic" if path.name.startswith("anthropic") else "openai"
-        yield path.stem, fmt, path.read_bytes()
+        yield path.stem, _format_of(path.name), path.read_bytes()
     for path in sorted(TRANSCRIPTS.glob("recorded/*.jsonl")):
         recording = load_recording(path)
         yield path.stem, recording.format, recording.body
+
+
+def _format_of(name: str) -> FormatName:
+    """The wire format a transcript's file name starts with (other servers speak OpenAI's)."""
+    for fmt in ("anthropic", "responses", "gemini"):
+        if name.startswith(f"{fmt}_"):
+            return fmt
+    return "openai"
 
 
 def decode(fmt: FormatName, pieces: list[bytes]) -> list[ContentEvent]:

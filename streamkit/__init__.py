@@ -43,6 +43,7 @@ from streamkit.errors import (
     ToolCallError,
     TransportError,
 )
+from streamkit.event_source import ReconnectPolicy, sse_source
 from streamkit.events import (
     Finish,
     ReasoningDelta,
@@ -66,7 +67,7 @@ from streamkit.server import EmbeddedServer
 from streamkit.sinks import collect_message, print_stream
 from streamkit.stream_handle import ChatStream, StreamHandle
 from streamkit.sync import SyncChatStream, open_stream_sync
-from streamkit.transport import Timeouts, sse_source
+from streamkit.transport import Timeouts
 
 try:
     __version__ = _metadata.version(_DISTRIBUTION)
@@ -86,6 +87,7 @@ __all__ = [
     "ProtocolError",
     "RateLimitError",
     "ReasoningDelta",
+    "ReconnectPolicy",
     "RefusalDelta",
     "RepeatedRequestWarning",
     "RetryExhaustedError",

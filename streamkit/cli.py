@@ -2,9 +2,9 @@
 embedded LLM server.
 
 Without ``--base-url``, ``chat`` starts the embedded server in-process, so it runs with no network
-and no key. With ``--base-url`` the key comes from ``STREAMKIT_API_KEY``, else ``OPENAI_API_KEY`` or
-``ANTHROPIC_API_KEY`` by format. The default model of each format can be set in the environment
-(``STREAMKIT_OPENAI_MODEL``, ``STREAMKIT_ANTHROPIC_MODEL``).
+and no key. With ``--base-url`` the key comes from ``STREAMKIT_API_KEY``, else ``OPENAI_API_KEY``,
+``ANTHROPIC_API_KEY`` or ``GEMINI_API_KEY`` by format. The default model of each format can be
+set in the environment (``STREAMKIT_OPENAI_MODEL``, ``STREAMKIT_ANTHROPIC_MODEL``, ...).
 
 Retrying is off by default, as in the library (``retry=`` is opt-in); ``--retry`` turns it on.
 On a terminal, ``chat`` shows a live status line on stderr (tokens, tok/s, elapsed, retries;
@@ -38,11 +38,12 @@ from streamkit.extras import DISTRIBUTION
 from streamkit.formats import get_format
 from streamkit.operators.retry import DEFAULT_RESUME, RESUME_MODES, RetryPolicy
 from streamkit.record import Recorder
-from streamkit.server import FAULT_HEADER, EmbeddedServer, parse_faults
+from streamkit.server import FAULT_HEADER, EmbeddedServer, ServerLimits, parse_faults
 from streamkit.sinks.console import ConsoleWriter
 from streamkit.sinks.status_line import StatusLine
 from streamkit.stats import format_stats
 from streamkit.transport import Timeouts
+from streamkit.web.command import add_web_command
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -54,15 +55,19 @@ __all__ = [
 ]
 
 #: The model each format asks for unless ``--model`` or ``STREAMKIT_<FORMAT>_MODEL`` says
-#: otherwise: current models (claude-sonnet-4-5 retires on 2026-11-30; gpt-4o-mini on
+#: otherwise: current models (claude-sonnet-4-5 retired on 2026-11-30, gpt-4o-mini retires on
 #: 2027-01-14), which the environment overrides without a release when these age too.
 DEFAULT_MODELS: Final[Mapping[str, str]] = {
-    "openai": "gpt-6-luna",
-    "anthropic": "claude-sonnet-5-5",
+    "openai": "gpt-4.1-mini",
+    "anthropic": "claude-sonnet-4-6",
+    "responses": "gpt-4.1-mini",
+    "gemini": "gemini-2.5-flash",
 }
 KEY_VARIABLES: Final[Mapping[str, str]] = {
     "openai": "OPENAI_API_KEY",
     "anthropic": "ANTHROPIC_API_KEY",
+    "responses": "OPENAI_API_KEY",
+    "gemini": "GEMINI_API_KEY",
 }
 #: Tokens per second of the embedded server under ``chat``: a realistic pace to watch.
 DEMO_RATE: Final = 60.0
@@ -105,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_chat(commands)
     _add_serve(commands)
+    add_web_command(commands)
     return parser
 
 
@@ -123,6 +129,28 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     serve.add_argument(
         "--fault", default="", help="default fault spec, e.g. 'disconnect-after=5' (default: none)"
+    )
+    limits = ServerLimits()
+    serve.add_argument(
+        "--header-timeout",
+        type=_positive,
+        default=limits.header_timeout,
+        metavar="S",
+        help=f"close a client slower with its headers (default {limits.header_timeout:g})",
+    )
+    serve.add_argument(
+        "--keepalive-timeout",
+        type=_positive,
+        default=limits.keepalive_timeout,
+        metavar="S",
+        help=f"close an idle connection after S seconds (default {limits.keepalive_timeout:g})",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=limits.max_connections,
+        metavar="N",
+        help=f"serve at most N connections at once (default {limits.max_connections})",
     )
 
 
@@ -183,6 +211,13 @@ def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "--idle-timeout", type=_positive, default=30.0, metavar="S", help="deadline between reads"
     )
     chat.add_argument(
+        "--content-idle-timeout",
+        type=_positive,
+        default=Timeouts().content_idle,
+        metavar="S",
+        help="deadline between pieces of the answer (keep-alives do not count)",
+    )
+    chat.add_argument(
         "--total-timeout",
         type=_positive,
         default=None,
@@ -209,9 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    run: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.run
+    # A command's ``run`` gives the exit code, or a coroutine giving it (``web`` runs its own loop).
+    run: Callable[[argparse.Namespace], int | Coroutine[Any, Any, int]] = args.run
     try:
-        return asyncio.run(run(args))
+        outcome = run(args)
+        return outcome if isinstance(outcome, int) else asyncio.run(outcome)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
@@ -275,6 +312,7 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     timeouts = Timeouts(
         connect=args.connect_timeout,
         first_token=args.first_token_timeout,
+        content_idle=args.content_idle_timeout,
         idle=args.idle_timeout,
         total=args.total_timeout,
     )
@@ -390,7 +428,14 @@ async def _serve(args: argparse.Namespace) -> int:
             raise _UsageError(str(error)) from None
     try:
         server = EmbeddedServer(
-            host=args.host, port=args.port, api_key=api_key, faults=args.fault, rate=args.rate
+            host=args.host,
+            port=args.port,
+            api_key=api_key,
+            faults=args.fault,
+            rate=args.rate,
+            header_timeout=args.header_timeout,
+            keepalive_timeout=args.keepalive_timeout,
+            max_connections=args.max_connections,
         )
     except ValueError as error:  # a host that is not loopback
         raise _UsageError(str(error)) from None

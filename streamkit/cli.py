@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the final message as JSON instead of text"
     )
     chat.add_argument("--record", metavar="PATH", help="record the raw stream for replay")
+
+    from streamkit.batch import cli as batch_cli  # the batch layer owns its command
+
+    batch_cli.add_parser(commands)
     return parser
 
 
@@ -111,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return asyncio.run(_serve(args))
+        if args.command == "batch":
+            from streamkit.batch import cli as batch_cli
+
+            return batch_cli.run(args)
         return asyncio.run(_chat(args, sys.stdout, sys.stderr))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

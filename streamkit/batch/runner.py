@@ -124,6 +124,7 @@ class Batch:
         self._meta = meta
         self._on_result = on_result
         self._started = False
+        self._ended = False
         self._stopping = False
         self._next_index = 0
         self._store: ResultStore | None = None
@@ -147,6 +148,12 @@ class Batch:
         """Run to the end, keeping nothing (the store has the results); return the summary."""
         async for _ in self:
             pass
+        return self.summary
+
+    def progress(self) -> BatchSummary:
+        """The live summary, its clock and pause brought up to now (for progress displays)."""
+        if self._started and not self._ended:
+            self._tick()
         return self.summary
 
     # -- the run ---------------------------------------------------------------------------
@@ -192,6 +199,7 @@ class Batch:
             if owned_store and self._store is not None:
                 self._store.close()
             self._tick()
+            self._ended = True
 
     async def _worker(
         self,

@@ -283,5 +283,6 @@ def open_store(path: StrPath | ResultStore) -> ResultStore:
     if name.endswith(".parquet"):
         from streamkit.batch.parquet import ParquetStore
 
-        return ParquetStore(name)
+        store: ResultStore = ParquetStore(name)
+        return store
     return JSONLStore(name)

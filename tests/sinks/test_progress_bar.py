@@ -111,3 +111,14 @@ async def test_bad_concurrency_and_missing_tqdm(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
     with pytest.raises(ImportError, match=r"streamkit\[progress\]"):
         progress_bar(1)
+
+
+async def test_a_mapping_of_factories_records_each_rows_key(tmp_path: Path) -> None:
+    # Rerunning only some rows must not mix up answers: records carry keys, not just positions.
+    streams = FakeStreams()
+    path = tmp_path / "answers.jsonl"
+    factories = {f"row-{i}": functools.partial(streams.factory, i) for i in (7, 3, 5)}
+    messages = await gather_streams(factories, concurrency=2, progress=False, jsonl=path)
+    assert [m.text for m in messages] == ["answer 7", "answer 3", "answer 5"]
+    by_key = {r["key"]: message_from_dict(r["message"]).text for r in read_jsonl(path)}
+    assert by_key == {"row-7": "answer 7", "row-3": "answer 3", "row-5": "answer 5"}

@@ -42,7 +42,6 @@ from streamkit.batch.rows import KeySpec, aiter_rows, estimate_request_tokens, r
 from streamkit.batch.store import ResultStore, StoredPartial, StrPath, open_store
 from streamkit.batch.structured import Validator
 from streamkit.batch.throttle import rate_limited
-from streamkit.bridge import aiter_events
 from streamkit.errors import TransportError
 from streamkit.events import Retrying, Rewind, StreamEvent, StreamStart, TextDelta, Usage
 from streamkit.message import Message, build_message
@@ -356,17 +355,25 @@ class Batch:
     ) -> Message:
         events = self._events(body, partial, endpoint)
         collected: list[StreamEvent] = []
-        saver = _PartialSaver(
-            self._store if self._store_partials else None,
-            key,
-            fingerprint,
-            self._partial_interval,
-        )
-        async with aiter_events(events) as stream:
-            async for event in stream:
-                collected.append(event)
-                meter.step(event)
+        keep = collected.append
+        meter_step = meter.step
+        if self._store_partials and self._store is not None:
+            saver = _PartialSaver(self._store, key, fingerprint, self._partial_interval)
+
+            def step(event: StreamEvent) -> None:
+                keep(event)
+                meter_step(event)
                 saver.step(event)
+
+        else:
+
+            def step(event: StreamEvent) -> None:
+                keep(event)
+                meter_step(event)
+
+        # Folded synchronously as events arrive, in the subscription's own callback: an async
+        # iterator (or another operator) per event would cost more than the batch layer itself.
+        await _fold(events, step)
         meter.end_attempt()
         return build_message(collected, invalid="emit")
 
@@ -403,6 +410,29 @@ class Batch:
                 carried=fmt.continuation_prefix,
             )
         )
+
+
+async def _fold(events: Observable[StreamEvent], step: Callable[[StreamEvent], None]) -> None:
+    """Subscribe, call ``step`` with every event, and return when the stream completes.
+
+    Cancelling the await disposes the subscription (closing its connection); the stream's
+    error is raised.
+    """
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_error(error: Exception) -> None:
+        if not done.done():
+            done.set_exception(error)
+
+    def on_completed() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    subscription = events.subscribe(step, on_error, on_completed)
+    try:
+        await done
+    finally:
+        subscription.dispose()
 
 
 def _with_stored_partial(policy: RetryPolicy | None) -> RetryPolicy:
@@ -455,7 +485,10 @@ class _RowMeter:
         self._stored_replay = True
 
     def step(self, event: StreamEvent) -> None:
-        if isinstance(event, Usage):
+        if isinstance(event, TextDelta):  # by far the most frequent: checked first
+            if self.first_token is None and event.received_at:
+                self.first_token = event.received_at
+        elif isinstance(event, Usage):
             if event.input_tokens is not None:
                 self._usage["input"] = event.input_tokens
             if event.output_tokens is not None:
@@ -464,8 +497,6 @@ class _RowMeter:
             self.end_attempt()
             if not _is_stored_partial(event.cause):
                 self.attempts += 1
-        elif isinstance(event, TextDelta) and self.first_token is None and event.received_at:
-            self.first_token = event.received_at
 
     def end_attempt(self) -> None:
         """Add the finished attempt's usage: each attempt was paid for."""
@@ -492,9 +523,7 @@ def _round(value: float | None) -> float | None:
 class _PartialSaver:
     """Saves the text delivered so far every ``interval`` seconds, as a ``partial`` record."""
 
-    def __init__(
-        self, store: ResultStore | None, key: str, fingerprint: str, interval: float
-    ) -> None:
+    def __init__(self, store: ResultStore, key: str, fingerprint: str, interval: float) -> None:
         self._store = store
         self._key = key
         self._fingerprint = fingerprint
@@ -507,8 +536,6 @@ class _PartialSaver:
         self._model = ""
 
     def step(self, event: StreamEvent) -> None:
-        if self._store is None:
-            return
         if isinstance(event, StreamStart) and event.choice == 0:
             self._id = self._id or event.id
             self._model = self._model or event.model
@@ -522,7 +549,6 @@ class _PartialSaver:
                 self._save(now)
 
     def _save(self, now: float) -> None:
-        assert self._store is not None
         text = "".join(self._text)
         self._text = [text]
         self._store.append(

@@ -131,8 +131,9 @@ def test_batch_shows_progress_and_resumes_when_the_cell_runs_again(tmp_path: Pat
     done_first = int(first.split("first run: ")[1].split(" done")[0])
     assert 0 < done_first < 24 and "stopped: budget" in first
     (second,) = lines_with(outputs, "second run: ")
-    assert second.startswith(f"second run: {24 - done_first} done · {done_first} skipped · 0 failed")
-    assert lines_with(outputs, "requests: ") == [f"requests: {done_first} then {24 - done_first}"]
+    rest = 24 - done_first
+    assert second.startswith(f"second run: {rest} done · {done_first} skipped · 0 failed")
+    assert lines_with(outputs, "requests: ") == [f"requests: {done_first} then {rest}"]
     assert lines_with(outputs, "each row asked once: ") == ["each row asked once: True"]
     assert lines_with(outputs, "all exact: ") == ["all exact: True"]
     assert any("text/html" in o.get("data", {}) for o in outputs)  # the DataFrame

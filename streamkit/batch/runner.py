@@ -256,7 +256,10 @@ class Batch:
 
     async def _process(self, index: int, row: Any, endpoint: ChatEndpoint) -> RowResult | None:
         key = row_key(row, self._key)
-        body = dict(self._request(row))
+        try:
+            body = dict(self._request(row))
+        except Exception as exc:  # one bad row must not end the run: it is a failed row
+            return self._unbuildable(index, key, row, exc)
         fmt = endpoint.wire_format
         fingerprint = request_hash(body, format=fmt.name)
         store = self._store
@@ -280,6 +283,26 @@ class Batch:
             assert result.error is not None
             raise result.error
         return self._finish(result)
+
+    def _unbuildable(self, index: int, key: str, row: Any, error: Exception) -> RowResult:
+        """A row whose request could not be built: recorded as failed (or raised)."""
+        if self._errors == "raise":
+            raise error
+        record: dict[str, Any] = {
+            "key": key,
+            "request_hash": "",
+            "status": "failed",
+            "text": "",
+            "message": None,
+            "error": error_record(error),
+            "usage": None,
+            "timing": None,
+            "attempts": 0,
+            "meta": None,
+        }
+        if self._store is not None:
+            self._store.append(record)
+        return self._finish(RowResult(index, key, "failed", record, row, error))
 
     async def _ask(
         self,

@@ -390,3 +390,15 @@ async def test_a_row_without_its_key_stops_the_run_with_a_clear_error(
         await sk.batch(
             [{"prompt": "x"}], request=body_for, endpoint=sk.ChatEndpoint(embedded_server.url)
         ).run()
+
+
+async def test_a_row_whose_request_cannot_be_built_is_a_failed_row(
+    embedded_server: EmbeddedServer,
+) -> None:
+    data = [*rows(2), {"id": "odd"}]  # no prompt: the request builder fails
+    results = await sk.batch(
+        data, request=body_for, endpoint=sk.ChatEndpoint(embedded_server.url)
+    ).collect()
+    assert [r.status for r in results] == ["done", "done", "failed"]
+    assert isinstance(results[2].error, KeyError)
+    assert results[2].record["error"]["type"] == "KeyError"

@@ -87,3 +87,31 @@ async def test_rpm_holds_on_the_servers_clock() -> None:
         assert arrived - start >= i * spacing - tolerance, (i, arrived - start)
     # ...and the limiter is the only thing slowing the run down.
     assert log.times[-1] - start < 14 * spacing + 1.0
+
+
+async def test_rate_limit_headers_of_every_response_reach_the_runs_limiter() -> None:
+    from aiohttp import web
+
+    async def refuse(request: web.Request) -> web.Response:
+        headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "30s"}
+        return web.json_response({"error": {"message": "no"}}, status=400, headers=headers)
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", refuse)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        limiter = RateLimiter(rpm=6000)
+        (result,) = await sk.batch(
+            rows(1),
+            request=body_for,
+            endpoint=sk.ChatEndpoint(f"http://127.0.0.1:{port}"),
+            limiter=limiter,
+        ).collect()
+    finally:
+        await runner.cleanup()
+    assert result.status == "failed"
+    assert limiter.wait(0) > 25  # the server said: no request before its reset in 30 s

@@ -544,46 +544,57 @@ def _round(value: float | None) -> float | None:
 
 
 class _PartialSaver:
-    """Saves the text delivered so far every ``interval`` seconds, as a ``partial`` record."""
+    """Saves the text delivered so far every ``interval`` seconds, as ``partial`` records.
+
+    Each record carries only the text added since the previous save and where it starts; a
+    ``Rewind`` (the answer restarted differently) starts a new chain at 0.
+    """
 
     def __init__(self, store: ResultStore, key: str, fingerprint: str, interval: float) -> None:
         self._store = store
         self._key = key
         self._fingerprint = fingerprint
         self._interval = interval
-        self._text: list[str] = []
+        self._unsaved: list[str] = []
         self._saved_length = 0
-        self._length = 0
         self._last = time.monotonic()
         self._id = ""
         self._model = ""
 
     def step(self, event: StreamEvent) -> None:
-        if isinstance(event, StreamStart) and event.choice == 0:
+        if isinstance(event, TextDelta):
+            if event.choice != 0:
+                return
+            self._unsaved.append(event.text)
+            now = time.monotonic()
+            if now - self._last >= self._interval:
+                self._save(now)
+        elif isinstance(event, StreamStart) and event.choice == 0:
             self._id = self._id or event.id
             self._model = self._model or event.model
         elif isinstance(event, Rewind):
-            self._text, self._length, self._saved_length = [], 0, 0
-        elif isinstance(event, TextDelta) and event.choice == 0:
-            self._text.append(event.text)
-            self._length += len(event.text)
-            now = time.monotonic()
-            if now - self._last >= self._interval and self._length > self._saved_length:
-                self._save(now)
+            self._unsaved, self._saved_length = [], 0
 
     def _save(self, now: float) -> None:
-        text = "".join(self._text)
-        self._text = [text]
+        text = "".join(self._unsaved)
+        self._last = now
+        if not text:
+            return
         self._store.append(
             {
                 "key": self._key,
                 "request_hash": self._fingerprint,
                 "status": "partial",
-                "partial": {"id": self._id, "model": self._model, "text": text},
+                "partial": {
+                    "id": self._id,
+                    "model": self._model,
+                    "start": self._saved_length,
+                    "text": text,
+                },
             }
         )
-        self._saved_length = self._length
-        self._last = now
+        self._unsaved = []
+        self._saved_length += len(text)
 
 
 def _session(concurrency: int, limiter: RateLimiter) -> aiohttp.ClientSession:

@@ -10,8 +10,10 @@ A record is a JSON object::
      "attempts": 1, "meta": {...} | null}
 
 and, with ``store_partials``, ``{"key", "request_hash", "status": "partial", "partial": {"id",
-"model", "text"}}`` records that hold the text of an unfinished answer, so that a row cut by a
-crash is continued from it instead of being asked again.
+"model", "start", "text"}}`` records that hold the text of an unfinished answer, so that a row
+cut by a crash is continued from it instead of being asked again. Each partial record holds only
+the text added since the previous one (``start`` is where it goes), so saving a long answer
+every second costs its length once, not once per save; the chain is joined when read back.
 
 Which record counts: for a key, the last ``done`` record wins over everything; otherwise the last
 ``failed`` one. A partial counts only while no later ``done`` or ``failed`` record of its key
@@ -114,7 +116,7 @@ class JSONLStore:
         self.path = os.fspath(path)
         self._done: dict[str, _Entry] = {}
         self._failed: dict[str, _Entry] = {}
-        self._partials: dict[str, _Entry] = {}
+        self._partials: dict[str, list[_Entry]] = {}
         self._fd: int | None = None
         self._reader: Any = None
         self._closed = False
@@ -162,7 +164,13 @@ class JSONLStore:
             self._failed[key] = entry
             self._partials.pop(key, None)
         elif status == "partial":
-            self._partials[key] = entry
+            saved = record.get("partial")
+            start = saved.get("start", 0) if isinstance(saved, Mapping) else 0
+            chain = self._partials.get(key)
+            if start == 0 or chain is None or chain[-1].request_hash != request_hash:
+                self._partials[key] = [entry]  # a new chain: the answer (re)started
+            else:
+                chain.append(entry)
 
     def is_done(self, key: str, request_hash: str) -> bool:
         """Whether ``key`` has a ``done`` record for this very request."""
@@ -175,15 +183,29 @@ class JSONLStore:
         return None if entry is None else self._read_at(entry.offset)
 
     def partial(self, key: str, request_hash: str) -> StoredPartial | None:
-        """The saved partial answer of ``key`` for this request, if its row never finished."""
-        entry = self._partials.get(key)
-        if entry is None or entry.request_hash != request_hash:
+        """The saved partial answer of ``key`` for this request, if its row never finished.
+
+        The chain of partial records is joined while each piece starts where the text so far
+        ends; a piece that does not (a record lost or out of place) ends the text there.
+        """
+        chain = self._partials.get(key)
+        if not chain or chain[0].request_hash != request_hash:
             return None
-        record = self._read_at(entry.offset)
-        saved = record.get("partial") if record else None
-        if not isinstance(saved, Mapping) or not isinstance(saved.get("text"), str):
-            return None
-        return StoredPartial(str(saved.get("id", "")), str(saved.get("model", "")), saved["text"])
+        pieces: list[str] = []
+        length = 0
+        ident = model = ""
+        for entry in chain:
+            record = self._read_at(entry.offset)
+            saved = record.get("partial") if record else None
+            if not isinstance(saved, Mapping) or not isinstance(saved.get("text"), str):
+                break
+            if saved.get("start", 0) != length:
+                break
+            ident = ident or str(saved.get("id", ""))
+            model = model or str(saved.get("model", ""))
+            pieces.append(saved["text"])
+            length += len(saved["text"])
+        return StoredPartial(ident, model, "".join(pieces)) if pieces else None
 
     def records(self) -> Iterator[dict[str, Any]]:
         """The winning record of every key, in file order of those records."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from streamkit.batch import JSONLStore
 from streamkit.batch.cli import row_request
 from streamkit.server import EmbeddedServer, answer_for, split_partial
 
@@ -86,9 +87,12 @@ async def test_kill_9_halfway_then_rerun_asks_only_the_rest_and_continues_partia
         after_kill = lines(store)
         done_before = {r["key"] for r in after_kill if r["status"] == "done"}
         partials: dict[str, str] = {}
-        for record in after_kill:
-            if record["status"] == "partial" and record["key"] not in done_before:
-                partials[record["key"]] = record["partial"]["text"]
+        with JSONLStore(store) as saved:
+            for record in after_kill:
+                if record["status"] == "partial" and record["key"] not in done_before:
+                    stored = saved.partial(record["key"], record["request_hash"])
+                    assert stored is not None
+                    partials[record["key"]] = stored.text
         assert 8 <= len(done_before) < ROWS and partials
         asked_before = len(server.requests)
 

@@ -316,10 +316,14 @@ async def test_partials_are_saved_while_a_row_streams(tmp_path: Path) -> None:
     import orjson
 
     records = [orjson.loads(line) for line in store_path.read_bytes().splitlines()]
-    partials = [r["partial"]["text"] for r in records if r["status"] == "partial"]
+    pieces = [r["partial"] for r in records if r["status"] == "partial"]
     full = expected(rows(1)[0])
-    assert partials and all(full.startswith(text) for text in partials)
-    assert partials == sorted(partials, key=len)
+    assert len(pieces) > 1
+    # Each piece is only what was added since the one before, placed where the text ends.
+    assert [p["start"] for p in pieces] == [
+        sum(len(q["text"]) for q in pieces[:i]) for i in range(len(pieces))
+    ]
+    assert full.startswith("".join(p["text"] for p in pieces))
     assert records[-1]["status"] == "done"
 
 

@@ -66,6 +66,29 @@ def test_the_latest_partial_counts_until_its_row_finishes(tmp_path: Path) -> Non
     store.close()
 
 
+def piece(key: str, start: int, text: str) -> dict[str, object]:
+    record = partial(key, text)
+    record["partial"] = {"id": "m1", "model": "gpt", "start": start, "text": text}
+    return record
+
+
+def test_partial_pieces_are_joined_and_a_restart_begins_a_new_chain(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    with JSONLStore(path) as store:
+        store.append(piece("a", 0, "Once"))
+        store.append(piece("a", 4, " upon"))
+        store.append(piece("a", 9, " a time"))
+        store.append(piece("b", 0, "Wrong"))
+        store.append(piece("b", 0, "Right"))  # a Rewind: the answer restarted
+        store.append(piece("c", 0, "Kept"))
+        store.append(piece("c", 99, " lost"))  # a gap: the text ends before it
+    store = JSONLStore(path)
+    assert store.partial("a", "h1") == StoredPartial("m1", "gpt", "Once upon a time")
+    assert store.partial("b", "h1") == StoredPartial("m1", "gpt", "Right")
+    assert store.partial("c", "h1") == StoredPartial("m1", "gpt", "Kept")
+    store.close()
+
+
 def test_a_torn_last_line_is_skipped_and_set_apart_by_the_next_append(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     with JSONLStore(path) as store:

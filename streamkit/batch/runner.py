@@ -44,7 +44,7 @@ from streamkit.batch.structured import Validator
 from streamkit.batch.throttle import rate_limited
 from streamkit.errors import TransportError
 from streamkit.events import Retrying, Rewind, StreamEvent, StreamStart, TextDelta, Usage
-from streamkit.message import Message, build_message
+from streamkit.message import Message, MessageBuilder, accumulate
 from streamkit.operators.retry import ResumeMode, RetryPolicy, retry_with_backoff
 from streamkit.sinks.jsonl import message_to_dict
 from streamkit.source import ChatEndpoint
@@ -377,28 +377,28 @@ class Batch:
         meter: _RowMeter,
     ) -> Message:
         events = self._events(body, partial, endpoint)
-        collected: list[StreamEvent] = []
-        keep = collected.append
+        # Folded as events arrive, so a row in flight holds its text, not its events.
+        fold = _MessageFold()
         meter_step = meter.step
         if self._store_partials and self._store is not None:
             saver = _PartialSaver(self._store, key, fingerprint, self._partial_interval)
 
             def step(event: StreamEvent) -> None:
-                keep(event)
+                fold.step(event)
                 meter_step(event)
                 saver.step(event)
 
         else:
 
             def step(event: StreamEvent) -> None:
-                keep(event)
+                fold.step(event)
                 meter_step(event)
 
-        # Folded synchronously as events arrive, in the subscription's own callback: an async
-        # iterator (or another operator) per event would cost more than the batch layer itself.
+        # In the subscription's own callback: an async iterator (or another operator) per
+        # event would cost more than the batch layer itself.
         await _fold(events, step)
         meter.end_attempt()
-        return build_message(collected, invalid="emit")
+        return fold.state.build()
 
     def _events(
         self, body: Mapping[str, Any], partial: StoredPartial | None, endpoint: ChatEndpoint
@@ -493,6 +493,16 @@ def _reask(
 def _jsonable(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     return dump(mode="json") if callable(dump) else value
+
+
+class _MessageFold:
+    """The final message, folded one event at a time (tool calls with bad JSON are kept)."""
+
+    def __init__(self) -> None:
+        self.state = MessageBuilder(invalid="emit")
+
+    def step(self, event: StreamEvent) -> None:
+        self.state = accumulate(self.state, event)
 
 
 class _RowMeter:

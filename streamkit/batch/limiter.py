@@ -24,8 +24,8 @@ full and leaves it in debt, so a large ``max_tokens`` never deadlocks the run.
 
 Where the quota comes from is pluggable (``QuotaSource``): ``LocalQuota`` keeps the buckets in
 this process. A distributed run (Ray, Dask) plugs in a source that answers from a block of
-quota leased from one shared actor and returns what it did not use; the limiter above it does
-not change.
+quota leased from one shared actor, returns what it did not use, passes pauses on to the actor
+and reports the other workers' pauses in its ``wait``; the limiter above it does not change.
 """
 
 from __future__ import annotations
@@ -177,6 +177,14 @@ class QuotaSource(Protocol):
         """Follow what the provider's headers say about the remaining quota."""
         ...
 
+    def pause(self, seconds: float, now: float) -> None:
+        """Hold every user of this quota for ``seconds`` (a 429 was seen).
+
+        The limiter already pauses its own streams; a source shared by several processes
+        passes the pause on to the others (and its ``wait`` reports theirs).
+        """
+        ...
+
 
 @dataclass(slots=True)
 class LocalQuota:
@@ -219,6 +227,9 @@ class LocalQuota:
     def give_back(self, tokens: int, now: float) -> None:
         if self.tokens is not None and tokens:
             self.tokens.give(tokens, now)
+
+    def pause(self, seconds: float, now: float) -> None:
+        pass  # one process: the limiter's own pause covers every stream
 
     def correct(self, limits: HeaderLimits, now: float) -> None:
         if self.requests is not None:
@@ -323,6 +334,7 @@ class RateLimiter:
         """
         span = self._default_pause if seconds is None else max(0.0, seconds)
         now = self._clock()
+        self._source.pause(span, now)
         until = now + span
         if until > self._paused_until:
             self.paused_seconds += until - max(now, self._paused_until)

@@ -148,6 +148,7 @@ def test_a_plugged_in_quota_source_is_asked_instead_of_local_buckets() -> None:
         def __init__(self) -> None:
             self.block = 2
             self.returned = 0
+            self.paused: list[float] = []
 
         def wait(self, tokens: int, now: float) -> float:
             return 0.0 if self.block else 0.25
@@ -161,6 +162,9 @@ def test_a_plugged_in_quota_source_is_asked_instead_of_local_buckets() -> None:
         def correct(self, limits: HeaderLimits, now: float) -> None:
             pass
 
+        def pause(self, seconds: float, now: float) -> None:
+            self.paused.append(seconds)
+
     clock = Clock()
     leases = Leases()
     limiter = RateLimiter(clock=clock, source=leases)
@@ -170,6 +174,8 @@ def test_a_plugged_in_quota_source_is_asked_instead_of_local_buckets() -> None:
     assert limiter.reserve(10) == 0.25
     limiter.settle(first, used=4)
     assert leases.returned == 6
+    limiter.pause(2.0)  # passed on, so a shared source can hold every worker
+    assert leases.paused == [2.0]
     with pytest.raises(ValueError, match="not both"):
         RateLimiter(rpm=1, source=leases)
 

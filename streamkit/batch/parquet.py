@@ -43,13 +43,17 @@ class ParquetStore:
     Args:
         path: the directory (created if missing).
         flush_every: records buffered before a part is written.
+        index_appends: also index the records this object writes (see ``JSONLStore``).
 
     Raises:
         ImportError: pyarrow is not installed.
     """
 
-    def __init__(self, path: StrPath, *, flush_every: int = 1000) -> None:
+    def __init__(
+        self, path: StrPath, *, flush_every: int = 1000, index_appends: bool = True
+    ) -> None:
         self._pa, self._pq = _pyarrow()
+        self._index_appends = index_appends
         self.path = os.fspath(path)
         os.makedirs(self.path, exist_ok=True)
         self._flush_every = flush_every
@@ -58,7 +62,7 @@ class ParquetStore:
         self._done: dict[str, tuple[str, str, int]] = {}
         self._failed: dict[str, tuple[str, str, int]] = {}
         self._buffered: dict[str, dict[str, Any]] = {}
-        self._partials = JSONLStore(os.path.join(self.path, _PARTIALS))
+        self._partials = JSONLStore(os.path.join(self.path, _PARTIALS), index_appends=index_appends)
         self._parts = 0
         self._closed = False
         self._index()
@@ -111,10 +115,11 @@ class ParquetStore:
         if record.get("status") == "partial":
             self._partials.append(record)
             return
-        key, fingerprint = str(record["key"]), str(record["request_hash"])
         self._buffer.append(dict(record))
-        self._buffered[key] = dict(record)
-        self._note(key, fingerprint, str(record.get("status")), (fingerprint, "", 0))
+        if self._index_appends:
+            key, fingerprint = str(record["key"]), str(record["request_hash"])
+            self._buffered[key] = dict(record)
+            self._note(key, fingerprint, str(record.get("status")), (fingerprint, "", 0))
         if len(self._buffer) >= self._flush_every:
             self.flush()
 
@@ -141,6 +146,8 @@ class ParquetStore:
         temporary = os.path.join(self.path, "." + name + ".tmp")
         self._pq.write_table(table, temporary)
         os.replace(temporary, final)  # a reader sees the whole part or none of it
+        if not self._index_appends:
+            return
         for row, record in enumerate(records):
             key, fingerprint = str(record["key"]), str(record["request_hash"])
             self._buffered.pop(key, None)

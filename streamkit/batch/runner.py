@@ -163,7 +163,11 @@ class Batch:
         self._started = True
         self._t0 = time.monotonic()
         owned_store = self._store_spec is not None and not _is_store(self._store_spec)
-        self._store = open_store(self._store_spec) if self._store_spec is not None else None
+        self._store = (
+            open_store(self._store_spec, index_appends=False)
+            if self._store_spec is not None
+            else None
+        )
         session: aiohttp.ClientSession | None = None
         endpoint = self._endpoint
         if endpoint.session is None:

@@ -107,13 +107,18 @@ class JSONLStore:
 
     Args:
         path: the file; created on the first record.
+        index_appends: also index the records this object appends, so that ``is_done``,
+            ``get`` and ``records`` see them. ``sk.batch`` turns it off for the stores it
+            opens: it never asks about a row it finished itself, and the index would otherwise
+            grow with every row of the run (reopen the store to read it).
 
     Raises:
         OSError: the file exists but cannot be read.
     """
 
-    def __init__(self, path: StrPath) -> None:
+    def __init__(self, path: StrPath, *, index_appends: bool = True) -> None:
         self.path = os.fspath(path)
+        self._index_appends = index_appends
         self._done: dict[str, _Entry] = {}
         self._failed: dict[str, _Entry] = {}
         self._partials: dict[str, list[_Entry]] = {}
@@ -244,7 +249,8 @@ class JSONLStore:
                 _write_all(self._fd, b"\n")
                 size += 1
             _write_all(self._fd, data)
-        self._note(record, size)
+        if self._index_appends:
+            self._note(record, size)
 
     def _fd_for_read(self) -> int:
         if self._reader is None:
@@ -291,10 +297,10 @@ def _parse(line: bytes) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def open_store(path: StrPath | ResultStore) -> ResultStore:
+def open_store(path: StrPath | ResultStore, *, index_appends: bool = True) -> ResultStore:
     """Open the result store at ``path``: Parquet for a ``.parquet`` path, else JSON Lines.
 
-    A store object is returned unchanged.
+    A store object is returned unchanged. ``index_appends``: see ``JSONLStore``.
 
     Raises:
         ImportError: a ``.parquet`` path and pyarrow is not installed.
@@ -305,6 +311,6 @@ def open_store(path: StrPath | ResultStore) -> ResultStore:
     if name.endswith(".parquet"):
         from streamkit.batch.parquet import ParquetStore
 
-        store: ResultStore = ParquetStore(name)
+        store: ResultStore = ParquetStore(name, index_appends=index_appends)
         return store
-    return JSONLStore(name)
+    return JSONLStore(name, index_appends=index_appends)

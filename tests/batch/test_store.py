@@ -141,3 +141,15 @@ def test_open_store_picks_jsonl_by_default_and_passes_store_objects_through(
     assert isinstance(store, JSONLStore)
     assert open_store(store) is store
     store.close()
+
+
+def test_without_indexing_appends_memory_stays_flat_and_a_reopen_sees_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "out.jsonl"
+    with JSONLStore(path, index_appends=False) as store:
+        for i in range(100):
+            store.append(done(f"k{i}"))
+        assert store.done_count == 0  # nothing kept per appended row
+    with JSONLStore(path) as reopened:
+        assert reopened.done_count == 100

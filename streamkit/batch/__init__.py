@@ -4,13 +4,20 @@
 endpoint with bounded concurrency, shared rate limits and a result store that a re-run skips;
 see ``streamkit.batch.runner``. The pieces, usable alone:
 
-- ``rows``: row keys and request fingerprints;
+- ``rows``: row keys, request fingerprints, token estimates, lazy row iteration;
 - ``store``: the keyed result store (JSON Lines; Parquet in ``parquet`` with pyarrow);
-- ``limiter``: requests/min and tokens/min accounting and the run-wide pause (pure);
+- ``limiter``: requests/min and tokens/min accounting and the run-wide pause (pure, with an
+  injected clock and a pluggable ``QuotaSource``);
 - ``throttle``: the limiter as an operator, ``rate_limited``;
+- ``results``: ``RowResult``, ``BatchSummary``, ``Budget`` and the summary line;
 - ``structured``: validators for structured output;
-- ``dataframes``: pandas / polars / Arrow in and out (optional extras);
+- ``progress``: the progress line of the CLI;
+- ``dataframes``: pandas / polars / Arrow in and out (optional extras, imported there only);
 - ``cli``: the ``streamkit batch`` command.
+
+Layering: this package is an edge. It builds on the public face of the layers below
+(``ChatEndpoint``, ``retry_with_backoff``, the message fold, the error tree) and nothing
+below imports it.
 """
 
 from __future__ import annotations

@@ -21,10 +21,10 @@ from bench.results import Row, Table, ratio
 from bench.server_process import server_in_subprocess
 from bench.timing import time_many_async
 from streamkit.bridge import collect
+from streamkit.client import stream_chat
 from streamkit.events import TextDelta
 from streamkit.formats import FormatName
 from streamkit.server import answer_for, tokens
-from streamkit.source import stream_chat
 
 __all__ = ["bench_end_to_end", "run_end_to_end"]
 

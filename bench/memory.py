@@ -19,7 +19,8 @@ from bench.results import Row, Table, ratio
 from bench.timing import time_call
 from streamkit.events import StreamEvent
 from streamkit.formats import FormatName, get_format
-from streamkit.message import Message, to_message
+from streamkit.message import Message
+from streamkit.operators.final_message import to_message
 from streamkit.sse import SSEDecoder
 
 __all__ = ["bench_memory", "fold_message"]

@@ -113,7 +113,7 @@ def _run(events: list[StreamEvent], pipe: _Pipe | None) -> int:
 
 
 def _text_candidates() -> list[tuple[str, _Pipe | None, str]]:
-    from streamkit.message import to_message
+    from streamkit.operators.final_message import to_message
 
     candidates: list[tuple[str, _Pipe | None, str]] = []
     try:
@@ -133,7 +133,7 @@ def _text_candidates() -> list[tuple[str, _Pipe | None, str]]:
 
 
 def _tool_candidates() -> list[tuple[str, _Pipe | None, str]]:
-    from streamkit.message import to_message
+    from streamkit.operators.final_message import to_message
     from streamkit.operators.tool_calls import assemble_tool_calls
 
     return [

@@ -25,6 +25,7 @@ from streamkit import sinks as sinks
 # ``from streamkit.batch import RateLimiter`` (``import streamkit.batch as b`` gives the function).
 from streamkit.batch import batch
 from streamkit.bridge import aiter_events, collect
+from streamkit.client import ChatEndpoint, stream_chat
 from streamkit.errors import (
     APIStatusError,
     AuthenticationError,
@@ -53,11 +54,13 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
-from streamkit.message import Message, build_message, to_message
+from streamkit.fold.message_builder import build_message
+from streamkit.message import Message
+from streamkit.operators.final_message import to_message
 from streamkit.operators.retry import RetryPolicy
 from streamkit.server import EmbeddedServer
 from streamkit.sinks import collect_message, print_stream
-from streamkit.source import ChatEndpoint, Timeouts, sse_source, stream_chat
+from streamkit.transport import Timeouts, sse_source
 
 try:
     __version__ = _metadata.version("streamkit")

@@ -22,13 +22,17 @@ from typing import Any, Final, TextIO
 import orjson
 import reactivex.operators as rx_ops
 
+from streamkit.batch.cli import add_batch_command
+from streamkit.client import ChatEndpoint
 from streamkit.errors import APIStatusError, StreamkitError
 from streamkit.events import Retrying, StreamEvent
-from streamkit.operators.retry import RetryPolicy
+from streamkit.formats import get_format
+from streamkit.operators.retry import DEFAULT_RESUME, RESUME_MODES, RetryPolicy
 from streamkit.record import Recorder
-from streamkit.server import EmbeddedServer, parse_faults
+from streamkit.server import FAULT_HEADER, EmbeddedServer, ServerLimits, parse_faults
 from streamkit.sinks import collect_message, print_stream
-from streamkit.source import ChatEndpoint, Timeouts
+from streamkit.transport import Timeouts
+from streamkit.web.command import add_web_command
 
 __all__ = ["build_parser", "main", "request_body", "resolve_api_key"]
 
@@ -68,6 +72,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--api-key-env", metavar="VAR", help="require the key in this variable")
     serve.add_argument("--fault", default="", help="default fault spec, e.g. 'disconnect-after=5'")
+    limits = ServerLimits()
+    serve.add_argument(
+        "--header-timeout",
+        type=_positive,
+        default=limits.header_timeout,
+        metavar="S",
+        help=f"close a client slower with its headers (default {limits.header_timeout:g})",
+    )
+    serve.add_argument(
+        "--keepalive-timeout",
+        type=_positive,
+        default=limits.keepalive_timeout,
+        metavar="S",
+        help=f"close an idle connection after S seconds (default {limits.keepalive_timeout:g})",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=limits.max_connections,
+        metavar="N",
+        help=f"serve at most N connections at once (default {limits.max_connections})",
+    )
 
     chat = commands.add_parser("chat", help="stream one answer to the terminal")
     chat.add_argument("prompt", help="the user message; '-' reads it from stdin")
@@ -88,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "--retry", action=argparse.BooleanOptionalAction, default=True, help="retry failures"
     )
-    chat.add_argument("--resume", choices=("continue", "restart", "none"), default="continue")
+    chat.add_argument("--resume", choices=RESUME_MODES, default=DEFAULT_RESUME)
     chat.add_argument("--max-attempts", type=_positive_int, default=5)
     chat.add_argument("--connect-timeout", type=_positive, default=10.0, metavar="S")
     chat.add_argument("--first-token-timeout", type=_positive, default=60.0, metavar="S")
@@ -101,10 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the final message as JSON instead of text"
     )
     chat.add_argument("--record", metavar="PATH", help="record the raw stream for replay")
-
-    from streamkit.batch import cli as batch_cli  # the batch layer owns its command
-
-    batch_cli.add_parser(commands)
+    add_web_command(commands)
+    add_batch_command(commands)
     return parser
 
 
@@ -115,10 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return asyncio.run(_serve(args))
-        if args.command == "batch":
-            from streamkit.batch import cli as batch_cli
-
-            return batch_cli.run(args)
+        if args.command in ("web", "batch"):
+            return int(args.run(args))
         return asyncio.run(_chat(args, sys.stdout, sys.stderr))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -140,18 +162,10 @@ def resolve_api_key(format_name: str, environ: Mapping[str, str]) -> str | None:
 def request_body(
     format_name: str, prompt: str, *, model: str | None, system: str | None, max_tokens: int
 ) -> dict[str, Any]:
-    """The provider's request body for one user prompt (``stream`` is added by the source)."""
-    body: dict[str, Any] = {"model": model or DEFAULT_MODELS[format_name], "max_tokens": max_tokens}
-    messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
-    if format_name == "anthropic":
-        if system:
-            body["system"] = system
-    else:
-        if system:
-            messages.insert(0, {"role": "system", "content": system})
-        body["stream_options"] = {"include_usage": True}
-    body["messages"] = messages
-    return body
+    """The provider's request body for one user prompt (``stream`` is added by the client)."""
+    return get_format(format_name).prompt_body(
+        prompt, model=model or DEFAULT_MODELS[format_name], system=system, max_tokens=max_tokens
+    )
 
 
 async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -200,7 +214,7 @@ async def _target(
         yield args.base_url, resolve_api_key(args.format, os.environ), {}
         return
     async with EmbeddedServer(rate=args.rate) as server:
-        yield server.url, None, {"x-streamkit-fault": args.fault} if args.fault else {}
+        yield server.url, None, {FAULT_HEADER: args.fault} if args.fault else {}
 
 
 async def _stream(
@@ -211,9 +225,7 @@ async def _stream(
     err: TextIO,
 ) -> int:
     recorder = (
-        Recorder(args.record, format=args.format, request_body=body, resume=args.resume)
-        if args.record
-        else None
+Recorder(args.record) if args.record else None
     )
     policy = RetryPolicy(max_attempts=args.max_attempts) if args.retry else None
 
@@ -229,7 +241,7 @@ async def _stream(
     try:
         if args.json:
             message = await collect_message(events)
-            rendered = message.to_anthropic() if args.format == "anthropic" else message.to_openai()
+            rendered = endpoint.wire_format.response_body(message)
             out.write(orjson.dumps(rendered, option=orjson.OPT_INDENT_2).decode() + "\n")
         else:
             await print_stream(events, file=out, footer=args.stats, footer_file=err)
@@ -252,7 +264,14 @@ async def _serve(args: argparse.Namespace) -> int:
             raise _UsageError(str(error)) from None
     try:
         server = EmbeddedServer(
-            host=args.host, port=args.port, api_key=api_key, faults=args.fault, rate=args.rate
+            host=args.host,
+            port=args.port,
+            api_key=api_key,
+            faults=args.fault,
+            rate=args.rate,
+            header_timeout=args.header_timeout,
+            keepalive_timeout=args.keepalive_timeout,
+            max_connections=args.max_connections,
         )
     except ValueError as error:  # a host that is not loopback
         raise _UsageError(str(error)) from None

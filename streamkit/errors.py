@@ -15,7 +15,9 @@ Every error streamkit raises or sends down a pipeline is one of these::
     │   ├── ConnectionLostError           the stream ended or broke before its end marker
     │   └── StreamTimeoutError (also TimeoutError)
     │                                     .phase: connect | first_token | idle | total
-    └── RetryExhaustedError               .causes: every failure, in order
+    ├── RetryExhaustedError               .causes: every failure, in order
+    └── RecordedError                     .type_name: an error read back from a recording,
+                                          its class name and message only
 
 Facts are attributes, never only message text; ``retryable`` tells whether trying the same request
 again may succeed. Foreign exceptions (aiohttp, asyncio, orjson) are translated once, where they are
@@ -24,10 +26,7 @@ caught, with ``raise ... from exc``. No message or repr ever contains an API key
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from collections.abc import Sequence
 from typing import Any, Literal
 
 __all__ = [
@@ -37,6 +36,7 @@ __all__ = [
     "MalformedEventError",
     "ProtocolError",
     "RateLimitError",
+    "RecordedError",
     "RetryExhaustedError",
     "ServerError",
     "StreamTimeoutError",
@@ -213,31 +213,20 @@ class RetryExhaustedError(StreamkitError):
         self.causes: tuple[BaseException, ...] = tuple(causes)
 
 
-def retry_after_seconds(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
-    """Read ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date) from response headers.
+class RecordedError(StreamkitError):
+    """An exception read back from a recording: its class name and message, nothing more.
 
-    A date is turned into seconds from ``now`` (default: the current UTC time); one in the past
-    gives 0. A value that is neither, negative or not finite is ignored.
+    It stands in for ``Retrying.cause`` when a recorded stream is read back (see
+    ``streamkit.json_codec.event_from_dict``), since the original class may not be importable
+    or constructible from a message. Not retryable: it describes a failure that already happened.
+
+    Attributes:
+        type_name: the original exception's class name.
     """
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) * scale
-        except ValueError:
-            seconds = _seconds_until(value, now) if scale == 1.0 else math.nan
-        if math.isfinite(seconds) and seconds >= 0:
-            return seconds
-    return None
 
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(message)
+        self.type_name = type_name
 
-def _seconds_until(http_date: str, now: datetime | None) -> float:
-    """Seconds from ``now`` to an HTTP date (at least 0), or NaN when it is not a date."""
-    try:
-        when = parsedate_to_datetime(http_date)
-    except (TypeError, ValueError, IndexError):
-        return math.nan
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    def __repr__(self) -> str:
+        return f"RecordedError({self.type_name!r}, {str(self)!r})"

@@ -13,7 +13,7 @@ source marks each response body's start, ``{"t": ..., "response": n}``), or the 
 a tap fed only chunks. Every attempt of a retried stream is timed on this one timeline, so the
 waits between attempts are in it. The request body is stored without credentials (keys
 such as ``api_key`` or ``authorization`` are dropped at any depth); API keys travel in headers,
-which are never recorded. Each line is appended with one write (see ``streamkit.sinks.jsonl``),
+which are never recorded. Each line is appended with one write (see ``streamkit.jsonl_file``),
 so a crash costs at most the chunk being written.
 
 ``replay(path)`` decodes the recorded bytes exactly as the live source does (the same SSE
@@ -21,7 +21,7 @@ decoder, format decoder and byte accounting), as fast as possible or at the orig
 
 A retried stream is recorded whole: the recording keeps each response body's bytes apart, and
 ``replay`` plays them as the live run went, the earlier attempts failing where they broke and the
-retry layer resuming as it did (the recorder's ``resume`` must name the mode the stream used). Only
+retry layer resuming as it did (the client tells the recorder the resume mode). Only
 response bodies are recorded: the source calls the tap for 2xx responses alone, so an attempt
 refused with an HTTP status (a 429, a 503) leaves no trace and is not replayed (its ``Retrying``
 event is missing), and a recording whose every attempt was refused replays as an empty body
@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Self, cast
+from typing import Any, Final, Self
 
 import reactivex
 from reactivex import Observable, abc
@@ -45,19 +45,30 @@ from reactivex.disposable import Disposable, SerialDisposable
 from reactivex.scheduler import VirtualTimeScheduler
 
 from streamkit._credentials import is_credential_name
+from streamkit.chat_decoder import ChatDecoder
 from streamkit.errors import ProtocolError
 from streamkit.events import StreamEvent
 from streamkit.formats import FormatName, WireFormat, get_format
-from streamkit.operators._scheduling import now_seconds, resolve_scheduler
-from streamkit.operators.retry import ResumeMode, RetryPolicy, retry_with_backoff
-from streamkit.sinks.jsonl import StrPath, append_jsonl, read_jsonl
-from streamkit.source import _ChatBody
+from streamkit.jsonl_file import StrPath, append_jsonl, read_jsonl
+from streamkit.operators.base import now_seconds, resolve_scheduler
+from streamkit.operators.retry import (
+    DEFAULT_RESUME,
+    ResumeMode,
+    RetryPolicy,
+    check_resume,
+    retry_with_backoff,
+)
 from streamkit.sse import DEFAULT_MAX_EVENT_BYTES
 
 __all__ = ["Chunk", "Recorder", "Recording", "load_recording", "replay"]
 
 #: The version of the recording format this module writes and reads.
 RECORDING_VERSION: Final = 1
+
+
+def _format_name(format: FormatName | WireFormat) -> FormatName:
+    """The format's name, checked: an unknown name fails here, not at the first chunk."""
+    return get_format(format).name if isinstance(format, str) else format.name
 
 
 def _without_secrets(value: Any) -> Any:
@@ -76,16 +87,21 @@ def _without_secrets(value: Any) -> Any:
 class Recorder:
     """A byte tap that writes a stream's raw body to a replayable JSON Lines recording.
 
-    Creating it starts the file (replacing an existing one) with the header line; each call
-    appends one chunk. Pass it as ``tap=`` for one stream.
+    Creating it starts the file (replacing an existing one); the header line is written before
+    the first chunk, and each call appends one chunk. Pass it as ``tap=`` of
+    ``ChatEndpoint.stream`` or ``stream_chat`` for one stream: the client tells it (through
+    ``describe``) the stream's format, its request and its resume mode, so a replay of a retried
+    stream resumes as the live one did.
 
     Args:
         path: the recording file.
-        format: the stream's wire format, ``openai`` or ``anthropic``.
-        request_body: the request sent, stored without credentials.
+        format: the stream's wire format; needed only when the recorder taps something other
+            than the client (which tells it).
+        request_body: the request to store (without credentials); by default the client's.
         metadata: anything JSON to keep with the recording, also without credentials.
-        resume: the ``resume`` mode of the recorded stream, so a replay of a retried stream
-            resumes as the live one did.
+
+    Raises:
+        ValueError: ``format`` names no known format.
 
     Example:
         >>> recorder = Recorder("run.jsonl", format="openai", request_body=body)  # doctest: +SKIP
@@ -97,31 +113,65 @@ class Recorder:
         self,
         path: StrPath,
         *,
-        format: FormatName | WireFormat,
+        format: FormatName | WireFormat | None = None,
         request_body: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
-        resume: ResumeMode = "continue",
     ) -> None:
-        name = format if isinstance(format, str) else format.name
-        get_format(name)  # fail early on an unknown format
-        if resume not in ("continue", "restart", "none"):
-            raise ValueError(f"resume must be 'continue', 'restart' or 'none', got {resume!r}")
+        self._format = None if format is None else _format_name(format)
+        self._request = request_body
+        self._metadata = metadata
+        self._resume: ResumeMode = DEFAULT_RESUME
         self._path = path
         self._first: float | None = None
         self._responses = 0
+        self._started = False  # a chunk was written: the header is final
         self._closed = False
-        with open(path, "wb"):  # a new recording replaces an old one
+        if self._format is None:
+            with open(path, "wb"):  # a new recording replaces an old one
+                pass
+        else:
+            self._write_header()
+
+    def describe(
+        self, *, format: FormatName, request: Mapping[str, Any], resume: ResumeMode
+    ) -> None:
+        """Learn what is recorded; ``ChatEndpoint.stream`` calls it before the first byte.
+
+        Raises:
+            ValueError: the recorder was made for another format, or it has started recording.
+        """
+        name = _format_name(format)
+        if self._format is not None and self._format != name:
+            raise ValueError(
+                f"the recorder of {os.fspath(self._path)!r} was made for {self._format!r}, "
+                f"not {name!r}"
+            )
+        if self._started:
+            raise ValueError(f"the recorder of {os.fspath(self._path)!r} is already recording")
+        self._format = name
+        if self._request is None:
+            self._request = request
+        self._resume = check_resume(resume)
+        self._write_header()  # no chunk yet: the file holds at most the header, rewritten
+
+    def _write_header(self) -> None:
+        if self._format is None:
+            raise ValueError(
+                f"the recorder of {os.fspath(self._path)!r} does not know the stream's format: "
+                "pass format= or use it as the tap of ChatEndpoint.stream / stream_chat"
+            )
+        with open(self._path, "wb"):  # a new recording replaces an old one
             pass
         header: dict[str, Any] = {
             "streamkit_recording": RECORDING_VERSION,
-            "format": name,
-            "request": _without_secrets(request_body),
-            "resume": resume,
+            "format": self._format,
+            "request": _without_secrets(self._request),
+            "resume": self._resume,
             "created": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         }
-        if metadata is not None:
-            header["metadata"] = _without_secrets(metadata)
-        append_jsonl(path, header)
+        if self._metadata is not None:
+            header["metadata"] = _without_secrets(self._metadata)
+        append_jsonl(self._path, header)
 
     def __call__(self, chunk: bytes, received_at: float) -> None:
         """Append ``chunk``, received at ``received_at`` (monotonic seconds).
@@ -134,6 +184,10 @@ class Recorder:
         """
         if self._closed:
             raise ValueError(f"the recorder of {os.fspath(self._path)!r} is closed")
+        if not self._started:
+            if self._format is None:
+                self._write_header()  # raises: nobody said what is recorded
+            self._started = True
         if self._first is None:
             self._first = received_at
         t = round(received_at - self._first, 6)
@@ -185,7 +239,7 @@ class Recording:
     responses: tuple[tuple[Chunk, ...], ...] = ()
     created: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    resume: ResumeMode = "continue"
+    resume: ResumeMode = DEFAULT_RESUME
 
     @property
     def chunks(self) -> tuple[Chunk, ...]:
@@ -226,9 +280,10 @@ def load_recording(path: StrPath) -> Recording:
             responses[-1].append(_chunk(name, number, record))
         else:  # a recording without response marks: one body
             responses.append([_chunk(name, number, record)])
-    resume = header.get("resume", "continue")
-    if resume not in ("continue", "restart", "none"):
-        raise ProtocolError(f"{name}: unknown resume mode {resume!r}")
+    try:
+        resume = check_resume(header.get("resume", DEFAULT_RESUME))
+    except ValueError as exc:
+        raise ProtocolError(f"{name}: {exc}") from exc
     return Recording(
         format=fmt.name,
         request=header.get("request"),
@@ -452,7 +507,7 @@ class _Player:
     ) -> None:
         self._chunks = chunks
         self._observer = observer
-        self._body = _ChatBody(get_format(format).decoder(), max_event_bytes)
+        self._body = ChatDecoder(format, max_event_bytes=max_event_bytes)
         self._stopped = False
 
     def stop(self) -> None:
@@ -505,7 +560,12 @@ class _Player:
         for event in events:
             if self._stopped:
                 return False
-            self._observer.on_next(cast(StreamEvent, event))
+            self._observer.on_next(event)
+        try:
+            self._body.check()  # a malformed event after those
+        except Exception as exc:
+            self._fail(exc)
+            return False
         if index == len(self._chunks) - 1:
             self._finish()
             return False

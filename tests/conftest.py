@@ -6,8 +6,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
+from hypothesis import settings
 
 from streamkit.server import EmbeddedServer
+
+# The machines that run the suite are shared and noisy: a property test's examples are judged by
+# what they return, never by how long one took.
+settings.register_profile("shared-machine", deadline=None)
+settings.load_profile("shared-machine")
 
 
 @pytest_asyncio.fixture

@@ -15,7 +15,7 @@ from bench.memory import bench_memory, fold_message
 from bench.operators import bench_operators
 from bench.results import RATIO_MARK, Row, Table, format_value, render_markdown
 from bench.run import main
-from streamkit.message import build_message
+from streamkit.fold.message_builder import build_message
 from streamkit.server import EmbeddedServer
 
 

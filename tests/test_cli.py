@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from streamkit.cli import request_body, resolve_api_key
-from streamkit.message import build_message
+from streamkit.fold.message_builder import build_message
 from streamkit.record import replay
 from streamkit.server import EmbeddedServer, answer_for, tokens
 

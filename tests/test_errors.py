@@ -12,6 +12,7 @@ import pytest_asyncio
 from aiohttp import web
 from multidict import CIMultiDict
 
+from streamkit.client import ChatEndpoint, stream_chat
 from streamkit.errors import (
     APIStatusError,
     AuthenticationError,
@@ -25,10 +26,10 @@ from streamkit.errors import (
     StreamTimeoutError,
     ToolCallError,
     TransportError,
-    retry_after_seconds,
     truncate,
 )
-from streamkit.source import ChatEndpoint, Timeouts, stream_chat
+from streamkit.http_headers import retry_after_seconds
+from streamkit.transport import Timeouts
 
 SECRET = "sk-proj-DoNotLeakThis0123456789"
 

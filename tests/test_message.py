@@ -31,17 +31,11 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
+from streamkit.fold.message_builder import MessageBuilder, accumulate, build_message
 from streamkit.formats.anthropic import AnthropicDecoder
 from streamkit.formats.openai import OpenAIDecoder
-from streamkit.message import (
-    Choice,
-    Message,
-    MessageBuilder,
-    ReasoningBlock,
-    accumulate,
-    build_message,
-    to_message,
-)
+from streamkit.message import Choice, Message, ReasoningBlock
+from streamkit.operators.final_message import to_message
 from streamkit.operators.tool_calls import assemble_tool_calls
 from streamkit.sse import SSEEvent
 

@@ -12,6 +12,7 @@ import reactivex
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from streamkit.bridge import collect
+from streamkit.client import stream_chat
 from streamkit.errors import (
     APIStatusError,
     ConnectionLostError,
@@ -19,13 +20,12 @@ from streamkit.errors import (
     RetryExhaustedError,
 )
 from streamkit.events import ContentEvent, Finish, Retrying, StreamEvent, StreamStart, TextDelta
+from streamkit.fold.message_builder import build_message
 from streamkit.formats import FormatName, get_format
-from streamkit.message import build_message
 from streamkit.operators.retry import ResumeMode, RetryPolicy
 from streamkit.record import Chunk, Recorder, load_recording, replay
 from streamkit.server import EmbeddedServer
 from streamkit.sinks.jsonl import read_jsonl
-from streamkit.source import stream_chat
 
 on_next, on_completed = ReactiveTest.on_next, ReactiveTest.on_completed
 
@@ -207,7 +207,7 @@ async def test_a_retried_stream_replays_as_it_went_live(
         headers["x-streamkit-tool-calls"] = str(tools)
     policy = RetryPolicy(base_delay=0.001, random=lambda: 0.5)
     async with EmbeddedServer() as server:
-        with Recorder(path, format=fmt, request_body=body, resume=resume) as recorder:
+        with Recorder(path) as recorder:  # the client tells it format, request and resume
             live = await collect(
                 stream_chat(
                     server.url,
@@ -224,6 +224,7 @@ async def test_a_retried_stream_replays_as_it_went_live(
     replayed = await collect(replay(path))
 
     assert len(recording.responses) == 3
+    assert (recording.format, recording.resume, recording.request) == (fmt, resume, body)
     assert build_message(replayed) == build_message(live)
     assert [type(e) for e in replayed] == [type(e) for e in live]
     assert [e.attempt for e in replayed if isinstance(e, Retrying)] == [2, 3]

@@ -29,13 +29,12 @@ from streamkit.batch.limiter import RateLimiter
 from streamkit.batch.progress import format_progress
 from streamkit.batch.results import Budget, format_summary
 from streamkit.batch.runner import Batch, batch
-from streamkit.cli import DEFAULT_MODELS, resolve_api_key
+from streamkit.client import ChatEndpoint
 from streamkit.errors import StreamkitError
 from streamkit.operators.retry import RetryPolicy
 from streamkit.server import EmbeddedServer, parse_faults
-from streamkit.source import ChatEndpoint
 
-__all__ = ["add_parser", "input_rows", "row_request", "run"]
+__all__ = ["add_batch_command", "input_rows", "row_request", "run"]
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -50,8 +49,13 @@ class InputError(ValueError):
     """A line of the input file is not a usable row."""
 
 
-def add_parser(commands: Any) -> argparse.ArgumentParser:
-    """Add the ``batch`` subcommand to ``streamkit``'s subparsers; returns its parser."""
+def add_batch_command(commands: Any) -> argparse.ArgumentParser:
+    """Add the ``batch`` subcommand to ``streamkit``'s subparsers; returns its parser.
+
+    The parser's ``run`` default is ``run``: ``streamkit.cli`` calls ``args.run(args)``.
+    """
+    from streamkit.cli import DEFAULT_MODELS  # the CLI owns the defaults; it imports this module
+
     parser: argparse.ArgumentParser = commands.add_parser(
         "batch", help="answer every row of a JSONL file into a resumable result store"
     )
@@ -86,6 +90,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--rate", type=float, default=0.0, help="embedded server: tokens/s (0: no pacing)"
     )
     parser.add_argument("--fault", default="", help="embedded server: a fault for every request")
+    parser.set_defaults(run=run)
     return parser
 
 
@@ -164,7 +169,9 @@ def input_rows(path: str) -> Iterator[dict[str, Any]]:
 def row_request(
     row: dict[str, Any], *, format: str, model: str | None, system: str | None, max_tokens: int
 ) -> dict[str, Any]:
-    """The request body for one input row (``stream`` is added by the source)."""
+    """The request body for one input row (``stream`` is added by the client)."""
+    from streamkit.cli import DEFAULT_MODELS
+
     messages = row.get("messages")
     if not isinstance(messages, list):
         messages = [{"role": "user", "content": row["prompt"]}]
@@ -188,6 +195,8 @@ def _count_rows(path: str) -> int:
 @contextlib.asynccontextmanager
 async def _target(args: argparse.Namespace) -> AsyncIterator[ChatEndpoint]:
     if args.base_url:
+        from streamkit.cli import resolve_api_key
+
         api_key = resolve_api_key(args.format, os.environ)
         yield ChatEndpoint(args.base_url, format=args.format, api_key=api_key)
         return

@@ -21,7 +21,7 @@ from streamkit.batch.results import RowResult
 from streamkit.batch.rows import KeySpec
 from streamkit.batch.runner import RequestBuilder, batch
 from streamkit.batch.store import ResultStore, StrPath, open_store
-from streamkit.source import ChatEndpoint
+from streamkit.client import ChatEndpoint
 
 __all__ = ["answer_frame", "frame_rows", "store_frame"]
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from streamkit.errors import APIStatusError, RetryExhaustedError
+from streamkit.json_codec import message_from_dict
 from streamkit.message import Message
-from streamkit.sinks.jsonl import message_from_dict
 
 __all__ = [
     "BatchSummary",

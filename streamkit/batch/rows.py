@@ -14,7 +14,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import orjson
 
-from streamkit.operators.progress import estimate_tokens
+from streamkit.stats import estimate_tokens
 
 __all__ = ["KeySpec", "aiter_rows", "estimate_request_tokens", "request_hash", "row_key"]
 

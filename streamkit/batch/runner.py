@@ -42,12 +42,13 @@ from streamkit.batch.rows import KeySpec, aiter_rows, estimate_request_tokens, r
 from streamkit.batch.store import ResultStore, StoredPartial, StrPath, open_store
 from streamkit.batch.structured import Validator
 from streamkit.batch.throttle import rate_limited
+from streamkit.client import ChatEndpoint
 from streamkit.errors import TransportError
 from streamkit.events import Retrying, Rewind, StreamEvent, StreamStart, TextDelta, Usage
-from streamkit.message import Message, MessageBuilder, accumulate
+from streamkit.fold.message_builder import MessageBuilder, accumulate
+from streamkit.json_codec import message_to_dict
+from streamkit.message import Message
 from streamkit.operators.retry import ResumeMode, RetryPolicy, retry_with_backoff
-from streamkit.sinks.jsonl import message_to_dict
-from streamkit.source import ChatEndpoint
 
 __all__ = ["Batch", "batch"]
 

@@ -9,14 +9,12 @@ them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+from typing import Any, Literal, Protocol, get_args
 
 from streamkit.errors import APIStatusError
 from streamkit.events import ContentEvent
+from streamkit.message import Message
 from streamkit.sse import SSEEvent
-
-if TYPE_CHECKING:
-    from streamkit.message import Message
 
 __all__ = ["FormatName", "StreamDecoder", "StreamEncoder", "WireFormat", "get_format"]
 
@@ -68,6 +66,12 @@ class WireFormat(Protocol):
         """Request headers, authentication included."""
         ...
 
+    def prompt_body(
+        self, prompt: str, *, model: str, system: str | None, max_tokens: int
+    ) -> dict[str, Any]:
+        """The request body for one user ``prompt`` (and an optional ``system`` prompt)."""
+        ...
+
     def stream_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of ``body`` that asks for a stream."""
         ...
@@ -104,7 +108,7 @@ class WireFormat(Protocol):
         ...
 
     def response_body(self, message: Message) -> dict[str, Any]:
-        """The non-streaming response body for a complete message."""
+        """The non-streaming response body for a complete message, as the API would send it."""
         ...
 
 

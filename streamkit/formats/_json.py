@@ -11,9 +11,9 @@ from streamkit.errors import (
     APIStatusError,
     MalformedEventError,
     ProtocolError,
-    retry_after_seconds,
     truncate,
 )
+from streamkit.http_headers import retry_after_seconds
 
 __all__ = [
     "api_error_from_response",

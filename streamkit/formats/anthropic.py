@@ -17,11 +17,11 @@ type is a ``ProtocolError`` naming the event and the field.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
 
-from streamkit.errors import APIStatusError, ProtocolError
+from streamkit.errors import APIStatusError, ProtocolError, ToolCallError, truncate
 from streamkit.events import (
     ContentEvent,
     Finish,
@@ -29,6 +29,7 @@ from streamkit.events import (
     ReasoningDelta,
     StreamStart,
     TextDelta,
+    ToolCall,
     ToolCallDelta,
     ToolCallEnd,
     Usage,
@@ -40,10 +41,9 @@ from streamkit.formats._json import (
     required_field,
     required_index,
 )
+from streamkit.message import Choice, Message, ReasoningBlock
 from streamkit.sse import SSEEvent, encode_event
-
-if TYPE_CHECKING:
-    from streamkit.message import Message
+from streamkit.tool_arguments import validate_tool_call
 
 __all__ = ["API_VERSION", "FORMAT", "AnthropicDecoder", "AnthropicEncoder", "AnthropicFormat"]
 
@@ -56,6 +56,7 @@ _STOP_REASONS: dict[str, FinishReason] = {
     "max_tokens": "length",
     "tool_use": "tool_calls",
     "refusal": "content_filter",
+    "pause_turn": "other",
 }
 _RAW_STOP: dict[FinishReason, str] = {
     "stop": "end_turn",
@@ -348,13 +349,7 @@ class AnthropicEncoder:
         return b""
 
     def _message_delta(self, finish: Finish | None, usage: Usage | None) -> bytes:
-        reason = None
-        if finish is not None:
-            reason = (
-                finish.raw_reason
-                if finish.raw_reason in _STOP_REASONS
-                else _RAW_STOP[finish.reason]
-            )
+        reason = _raw_stop_reason(finish.raw_reason, finish.reason) if finish else None
         usage_body: dict[str, int] = {
             "output_tokens": (usage.output_tokens if usage else None) or 0
         }
@@ -405,6 +400,15 @@ class AnthropicFormat:
             headers["x-api-key"] = api_key
         return headers
 
+    def prompt_body(
+        self, prompt: str, *, model: str, system: str | None, max_tokens: int
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
+        if system:
+            body["system"] = system  # a top-level field, not a message
+        body["messages"] = [{"role": "user", "content": prompt}]
+        return body
+
     def stream_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return {**body, "stream": True}
 
@@ -446,7 +450,72 @@ class AnthropicFormat:
         return api_error_from_response(status, body, headers, request_id_header="request-id")
 
     def response_body(self, message: Message) -> dict[str, Any]:
-        return message.to_anthropic()
+        """``message`` as an Anthropic ``Message`` body (``type: "message"``), from choice 0.
+
+        Content blocks come in the order reasoning, text, refusal text, tool calls: the events
+        do not record how text and tool calls interleaved. ``stop_reason`` is the provider's
+        word when it is an Anthropic one, else the normalized reason in Anthropic's words
+        (``stop`` is ``end_turn``), or None for a choice that never finished. Missing token
+        counts are 0.
+
+        Raises:
+            ToolCallError: a tool call's arguments are not valid JSON, or not a JSON object:
+                ``tool_use.input`` must be an object, and nothing else would be faithful.
+        """
+        choice = next((c for c in message.choices if c.index == 0), None) or Choice(0)
+        content: list[dict[str, Any]] = []
+        reasoning = choice.reasoning_blocks
+        if not reasoning and choice.reasoning:  # built by hand, without blocks
+            reasoning = (ReasoningBlock(0, text=choice.reasoning),)
+        for block in reasoning:
+            if block.kind == "redacted":
+                content.append({"type": "redacted_thinking", "data": block.text})
+            else:
+                content.append(
+                    {"type": "thinking", "thinking": block.text, "signature": block.signature}
+                )
+        for text in (choice.text, choice.refusal):
+            if text:
+                content.append({"type": "text", "text": text})
+        for call in choice.tool_calls:
+            content.append(
+                {"type": "tool_use", "id": call.id, "name": call.name, "input": _input(call)}
+            )
+        usage = message.usage or Usage()
+        return {
+            "id": message.id,
+            "type": "message",
+            "role": message.role,
+            "model": message.model,
+            "content": content,
+            "stop_reason": _raw_stop_reason(choice.raw_finish_reason, choice.finish_reason),
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": usage.input_tokens or 0,
+                "output_tokens": usage.output_tokens or 0,
+            },
+        }
+
+
+def _raw_stop_reason(raw: str | None, normalized: FinishReason | None) -> str | None:
+    """Anthropic's word for why the answer stopped: the provider's own, else the normalized one's;
+    None for an answer that never finished."""
+    if raw in _STOP_REASONS:
+        return raw
+    return _RAW_STOP[normalized] if normalized is not None else None
+
+
+def _input(call: ToolCall) -> dict[str, Any]:
+    validate_tool_call(call)
+    if not isinstance(call.arguments, dict):
+        raise ToolCallError(
+            f"tool call {call.name!r} (id {call.id!r}): arguments are not a JSON object, "
+            f"so they cannot be an Anthropic tool_use input: {truncate(call.raw_arguments)!r}",
+            name=call.name,
+            call_id=call.id,
+            arguments=call.raw_arguments,
+        )
+    return call.arguments
 
 
 def _message_text(message: Mapping[str, Any]) -> str:

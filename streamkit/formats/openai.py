@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
 
@@ -40,10 +40,8 @@ from streamkit.formats._json import (
     optional_field,
     optional_index,
 )
+from streamkit.message import Choice, Message
 from streamkit.sse import SSEEvent, encode_comment, encode_event
-
-if TYPE_CHECKING:
-    from streamkit.message import Message
 
 __all__ = ["FORMAT", "OpenAIDecoder", "OpenAIEncoder", "OpenAIFormat"]
 
@@ -260,8 +258,8 @@ class OpenAIEncoder:
             call["function"] = function
             return self._chunk(event.choice, {"tool_calls": [call]})
         if isinstance(event, Finish):
-            reason = event.raw_reason if event.raw_reason in _FINISH_REASONS else None
-            return self._chunk(event.choice, {}, finish_reason=reason or _RAW_FINISH[event.reason])
+            reason = _raw_finish_reason(event.raw_reason, event.reason)
+            return self._chunk(event.choice, {}, finish_reason=reason)
         if isinstance(event, Usage):
             usage = {
                 "prompt_tokens": event.input_tokens or 0,
@@ -305,6 +303,20 @@ class OpenAIFormat:
             headers["authorization"] = f"Bearer {api_key}"
         return headers
 
+    def prompt_body(
+        self, prompt: str, *, model: str, system: str | None, max_tokens: int
+    ) -> dict[str, Any]:
+        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+        if system:
+            messages.insert(0, {"role": "system", "content": system})
+        return {
+            "model": model,
+            "max_tokens": max_tokens,
+            # Usage is streamed only when asked for; a prompt body asks.
+            "stream_options": {"include_usage": True},
+            "messages": messages,
+        }
+
     def stream_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return {**body, "stream": True}
 
@@ -344,8 +356,63 @@ class OpenAIFormat:
     ) -> APIStatusError:
         return api_error_from_response(status, body, headers, request_id_header="x-request-id")
 
-    def response_body(self, message: Message) -> dict[str, Any]:
-        return message.to_openai()
+    def response_body(self, message: Message, *, created: int = 0) -> dict[str, Any]:
+        """``message`` as a ``ChatCompletion`` body (``object: "chat.completion"``).
+
+        ``content`` is None when the choice has no text but has tool calls or a refusal; each tool
+        call's ``arguments`` is its raw JSON text, exactly as streamed, valid or not. The
+        ``finish_reason`` is the provider's word when it is an OpenAI one, else the normalized
+        reason in OpenAI's words; a choice that never finished says ``stop``, since the schema
+        has no word for an unfinished choice. ``usage`` is left out when no usage was reported.
+
+        Args:
+            message: the complete message.
+            created: the ``created`` Unix time; a stream's chunks carry it, events do not.
+        """
+        body: dict[str, Any] = {
+            "id": message.id,
+            "object": "chat.completion",
+            "created": created,
+            "model": message.model,
+            "choices": [_response_choice(choice, message.role) for choice in message.choices],
+        }
+        if message.usage is not None:
+            body["usage"] = {
+                "prompt_tokens": message.usage.input_tokens or 0,
+                "completion_tokens": message.usage.output_tokens or 0,
+                "total_tokens": message.usage.total_tokens or 0,
+            }
+        return body
+
+
+def _response_choice(choice: Choice, role: str) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "role": role,
+        "content": choice.text or (None if choice.tool_calls or choice.refusal else ""),
+        "refusal": choice.refusal,
+    }
+    if choice.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.raw_arguments},
+            }
+            for call in choice.tool_calls
+        ]
+    return {
+        "index": choice.index,
+        "message": message,
+        "logprobs": None,
+        "finish_reason": _raw_finish_reason(choice.raw_finish_reason, choice.finish_reason),
+    }
+
+
+def _raw_finish_reason(raw: str | None, normalized: FinishReason | None) -> str:
+    """OpenAI's word for why a choice stopped: the provider's own, else the normalized one's."""
+    if raw in _FINISH_REASONS:
+        return raw
+    return _RAW_FINISH[normalized or "stop"]
 
 
 def _stream_error(chunk: dict[str, Any]) -> APIStatusError:

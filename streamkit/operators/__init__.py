@@ -11,6 +11,7 @@ works on the normalized events, so a pipeline is the same for both wire formats:
 from __future__ import annotations
 
 from streamkit.operators.buffer import buffer_events, buffer_text
+from streamkit.operators.final_message import to_message
 from streamkit.operators.progress import (
     ProgressMeter,
     StreamStats,
@@ -43,4 +44,5 @@ __all__ = [
     "retry_with_backoff",
     "smooth",
     "text",
+    "to_message",
 ]

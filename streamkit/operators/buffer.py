@@ -30,8 +30,7 @@ from reactivex.disposable import (
 )
 
 from streamkit.events import Rewind, StreamEvent, TextDelta
-from streamkit.operators._scheduling import resolve_scheduler
-from streamkit.operators._types import Operator
+from streamkit.operators.base import Operator, resolve_scheduler
 
 __all__ = ["buffer_events", "buffer_text"]
 

@@ -23,8 +23,7 @@ from reactivex import operators as rx_ops
 from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
 
 from streamkit.events import Rewind, StreamEvent, TextDelta
-from streamkit.operators._scheduling import resolve_scheduler
-from streamkit.operators._types import Operator
+from streamkit.operators.base import Operator, resolve_scheduler
 
 __all__ = ["Unit", "smooth", "split_units", "text"]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from streamkit.server.app import EmbeddedServer, RecordedRequest, ThreadedServer
 from streamkit.server.faults import FAULT_HEADER, FaultPlan, FaultSpecError, parse_faults
+from streamkit.server.limits import ServerLimits
 from streamkit.server.scenarios import (
     PlannedToolCall,
     Reply,
@@ -27,6 +28,7 @@ __all__ = [
     "PlannedToolCall",
     "RecordedRequest",
     "Reply",
+    "ServerLimits",
     "ThreadedServer",
     "answer_for",
     "full_answer",

@@ -5,6 +5,7 @@
 - ``collect_message``: the final assembled ``Message``, awaited.
 - ``to_jsonl`` / ``append_jsonl`` / ``read_jsonl``: JSON Lines files, crash-safe.
 - ``live_view``: a live Markdown view in a Jupyter cell.
+- ``plot_stats``: a stream's statistics drawn with matplotlib (the ``plot`` extra).
 - ``gather_streams`` / ``progress_bar`` / ``track``: many streams, bounded, with a tqdm bar.
 
 Recording raw bytes for replay lives in ``streamkit.record``.
@@ -13,6 +14,7 @@ Recording raw bytes for replay lives in ``streamkit.record``.
 from __future__ import annotations
 
 from streamkit.sinks.callback import StreamHandle, on_events
+from streamkit.sinks.collect import collect_message
 from streamkit.sinks.console import console_observer, format_tool_call, print_stream
 from streamkit.sinks.jsonl import (
     JSONLError,
@@ -26,8 +28,8 @@ from streamkit.sinks.jsonl import (
     read_jsonl,
     to_jsonl,
 )
-from streamkit.sinks.message import collect_message
 from streamkit.sinks.notebook import DisplayHandle, live_view, render_markdown
+from streamkit.sinks.plot import plot_stats
 from streamkit.sinks.progress_bar import ProgressBar, gather_streams, progress_bar, track
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "message_from_dict",
     "message_to_dict",
     "on_events",
+    "plot_stats",
     "print_stream",
     "progress_bar",
     "read_events",

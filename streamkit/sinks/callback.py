@@ -24,7 +24,8 @@ from reactivex import Observable
 from reactivex.disposable import SingleAssignmentDisposable
 
 from streamkit.events import Rewind, StreamEvent, TextDelta, ToolCall
-from streamkit.message import Message, MessageBuilder, accumulate
+from streamkit.fold.message_builder import MessageBuilder, accumulate
+from streamkit.message import Message
 from streamkit.operators.tool_calls import InvalidArguments, assemble_tool_calls
 
 __all__ = ["StreamHandle", "on_events"]

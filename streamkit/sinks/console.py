@@ -16,10 +16,11 @@ from reactivex.observer import Observer
 
 from streamkit.errors import truncate
 from streamkit.events import Rewind, StreamEvent, TextDelta, ToolCall
+from streamkit.fold.tool_calls import InvalidArguments
 from streamkit.message import Message
-from streamkit.operators.progress import format_stats, measure_progress
-from streamkit.operators.tool_calls import InvalidArguments
+from streamkit.operators.progress import measure_progress
 from streamkit.sinks.callback import on_events
+from streamkit.stats import format_stats
 
 __all__ = ["console_observer", "format_tool_call", "print_stream"]
 

@@ -19,11 +19,13 @@ from reactivex import Observable, abc
 
 from streamkit.bridge import aiter_events
 from streamkit.events import StreamEvent
-from streamkit.message import Message, MessageBuilder, accumulate
+from streamkit.fold.message_builder import MessageBuilder, accumulate
+from streamkit.fold.tool_calls import InvalidArguments
+from streamkit.message import Message
 from streamkit.operators.buffer import buffer_events
-from streamkit.operators.progress import format_stats, measure_progress
-from streamkit.operators.tool_calls import InvalidArguments
+from streamkit.operators.progress import measure_progress
 from streamkit.sinks.console import format_tool_call
+from streamkit.stats import format_stats
 
 __all__ = ["Display", "DisplayHandle", "live_view", "render_markdown"]
 

@@ -21,11 +21,11 @@ import reactivex.operators as rx_ops
 from reactivex import Observable
 
 from streamkit.events import StreamEvent
+from streamkit.fold.tool_calls import InvalidArguments
 from streamkit.message import Message
-from streamkit.operators._types import Operator
-from streamkit.operators.tool_calls import InvalidArguments
+from streamkit.operators.base import Operator
+from streamkit.sinks.collect import collect_message
 from streamkit.sinks.jsonl import StrPath, append_jsonl, message_to_dict
-from streamkit.sinks.message import collect_message
 
 __all__ = ["ProgressBar", "StreamFactory", "gather_streams", "progress_bar", "track"]
 

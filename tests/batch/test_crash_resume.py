@@ -20,7 +20,7 @@ from streamkit.batch import JSONLStore
 from streamkit.batch.cli import row_request
 from streamkit.server import EmbeddedServer, answer_for, split_partial
 
-ROWS = 40
+ROWS = 60
 CHILD = "import sys; from streamkit.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
@@ -54,7 +54,7 @@ async def test_kill_9_halfway_then_rerun_asks_only_the_rest_and_continues_partia
     source.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
     store = tmp_path / "out.jsonl"
 
-    async with EmbeddedServer(rate=150) as server:
+    async with EmbeddedServer(rate=100) as server:
         command = [
             str(source),
             "--output",

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from streamkit.bridge import aiter_events, collect
+from streamkit.client import ChatEndpoint
 from streamkit.errors import (
     APIStatusError,
     ConnectionLostError,
@@ -23,10 +24,10 @@ from streamkit.errors import (
     StreamTimeoutError,
 )
 from streamkit.events import Retrying, Rewind, StreamEvent, TextDelta, ToolCall
-from streamkit.message import build_message
+from streamkit.fold.message_builder import build_message
 from streamkit.operators.retry import ResumeMode, RetryPolicy
 from streamkit.server import EmbeddedServer, answer_for
-from streamkit.source import ChatEndpoint, Timeouts
+from streamkit.transport import Timeouts
 
 FORMATS = ["openai", "anthropic"]
 PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}

@@ -27,9 +27,9 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
+from streamkit.fold.message_builder import build_message
 from streamkit.formats import get_format
 from streamkit.formats.openai import OpenAIDecoder
-from streamkit.message import build_message
 from streamkit.sse import SSEDecoder, SSEEvent
 from tests.formats._json_mutations import DELETE, JSON, json_paths, mutate
 

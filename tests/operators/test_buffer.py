@@ -9,7 +9,7 @@ from reactivex.testing.marbles import marbles_testing
 from reactivex.testing.recorded import Recorded
 
 from streamkit.events import Finish, Rewind, StreamEvent, StreamStart, TextDelta, Usage
-from streamkit.operators._types import Operator
+from streamkit.operators.base import Operator
 from streamkit.operators.buffer import _Batch, buffer_events, buffer_text
 from tests.operators._recording_scheduler import RecordingScheduler
 

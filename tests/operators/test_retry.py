@@ -1,8 +1,14 @@
-"""retry_with_backoff: the resume ledger as plain code, the operator under virtual time."""
+"""retry_with_backoff under virtual time: policy, timing, resume modes, wiring to the ledger.
+
+What of each attempt goes downstream is the ledger's rule, tested as a plain step function in
+``tests/fold/test_retry_ledger.py``; here the same rules are checked through the operator.
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
+from typing import get_args
 
 import pytest
 import reactivex
@@ -31,9 +37,17 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
+from streamkit.fold.message_builder import build_message
 from streamkit.formats import get_format
-from streamkit.message import build_message
-from streamkit.operators.retry import RetryPolicy, is_retryable, retry_with_backoff
+from streamkit.operators.retry import (
+    DEFAULT_RESUME,
+    RESUME_MODES,
+    ResumeMode,
+    RetryPolicy,
+    check_resume,
+    is_retryable,
+    retry_with_backoff,
+)
 from streamkit.server import answer_for
 
 on_next, on_error, on_completed = (
@@ -145,10 +159,50 @@ def test_policy_rejects_nonsense() -> None:
         RetryPolicy(max_attempts=0)
     with pytest.raises(ValueError, match="base_delay"):
         RetryPolicy(base_delay=-1)
-    with pytest.raises(ValueError, match="continuation"):
-        retry_with_backoff(resume="continue")
     with pytest.raises(ValueError, match="resume"):
         retry_with_backoff(resume="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="policy"):
+        retry_with_backoff(3)  # type: ignore[arg-type]
+
+
+# --- the resume mode: one default, one check ----------------------------------------------------
+
+
+def test_resume_defaults_to_continue_once() -> None:
+    default = inspect.signature(retry_with_backoff).parameters["resume"].default
+    assert default == DEFAULT_RESUME == "continue"
+    assert RESUME_MODES == get_args(ResumeMode) == ("continue", "restart", "none")
+
+
+@pytest.mark.parametrize("mode", ["continue", "restart", "none"])
+def test_check_resume_returns_a_valid_mode(mode: str) -> None:
+    assert check_resume(mode) == mode
+
+
+@pytest.mark.parametrize("bad", ["sometimes", "", "Continue", None, ["continue"]])
+def test_check_resume_rejects_anything_else_with_the_modes_listed(bad: object) -> None:
+    expected = f"resume must be 'continue', 'restart' or 'none', got {bad!r}"
+    with pytest.raises(ValueError) as raised:
+        check_resume(bad)
+    assert str(raised.value) == expected
+
+
+def test_continue_without_a_continuation_resubscribes_and_resumes_like_restart() -> None:
+    scripts: list[tuple[list[StreamEvent], BaseException | None]] = [
+        ([START, *text("Hel", "lo wo")], LOST),
+        (answer("Hello", " there"), None),
+    ]
+    outcomes = []
+    for mode in ("continue", "restart"):
+        scheduler = TestScheduler()
+        source, subs = attempts(scheduler, scripts)
+        messages = run(source, scheduler, retry_with_backoff(fixed_policy(), resume=mode))
+        outcomes.append((values(messages), len(subs)))
+    (continued, subscriptions), restarted = outcomes
+    assert (continued, subscriptions) == restarted
+    assert subscriptions == 2
+    assert [e.continued for e in continued if isinstance(e, Retrying)] == [False]
+    assert any(isinstance(e, Rewind) for e in continued)  # " there" diverges from "lo wo"
 
 
 # --- restart ----------------------------------------------------------------------------------
@@ -373,18 +427,6 @@ def test_a_completed_tool_call_is_not_repeated_on_restart() -> None:
     assert events[-1] == finish
 
 
-def test_open_calls_are_released_when_the_choice_finishes_without_end_events() -> None:
-    scheduler = TestScheduler()
-    stream = [
-        START,
-        ToolCallDelta(0, id="a", name="f", arguments="{}"),
-        Finish("tool_calls", raw_reason="tool_calls"),
-    ]
-    source, _ = attempts(scheduler, [(stream, None)])
-    events = values(run(source, scheduler, retry_with_backoff(fixed_policy())))
-    assert events == stream
-
-
 # --- repeated failures: the baseline is everything delivered so far ------------------------------
 
 
@@ -447,27 +489,6 @@ def test_continue_that_falls_back_to_restart_twice_repeats_nothing() -> None:
     assert delivered_text(messages) == "Hello world!"
 
 
-def test_tool_calls_matched_by_an_attempt_that_failed_are_not_repeated() -> None:
-    scheduler = TestScheduler()
-
-    def call(index: int, call_id: str, name: str) -> list[StreamEvent]:
-        return [ToolCallDelta(index, id=call_id, name=name, arguments="{}"), ToolCallEnd(index)]
-
-    finish = Finish("tool_calls", raw_reason="tool_calls")
-    source, _ = attempts(
-        scheduler,
-        [
-            ([START, *call(0, "a", "f"), *call(1, "b", "g")], LOST),
-            ([START, *call(0, "c", "f")], LOST),
-            ([START, *call(0, "d", "f"), *call(1, "e", "g"), finish], None),
-        ],
-    )
-    events = values(run(source, scheduler, retry_with_backoff(fixed_policy())))
-    assert [e.id for e in events if isinstance(e, ToolCallDelta)] == ["a", "b"]
-    assert not any(isinstance(e, Rewind) for e in events)
-    assert events[-1] == finish
-
-
 def test_a_finish_matched_by_an_attempt_that_failed_is_not_repeated() -> None:
     scheduler = TestScheduler()
     second = StreamStart("msg_1", "m", choice=1)
@@ -492,38 +513,6 @@ def test_a_finish_matched_by_an_attempt_that_failed_is_not_repeated() -> None:
         TextDelta("C", choice=1),
         done_1,
     ]
-
-
-# --- several choices ------------------------------------------------------------------------------
-
-
-def test_every_choice_starts_once_without_failures() -> None:
-    scheduler = TestScheduler()
-    stream = [
-        START,
-        StreamStart("msg_1", "m", choice=1),
-        TextDelta("a"),
-        TextDelta("b", choice=1),
-        Finish("stop", raw_reason="stop"),
-        Finish("stop", raw_reason="stop", choice=1),
-    ]
-    source, _ = attempts(scheduler, [(stream, None)])
-    assert values(run(source, scheduler, retry_with_backoff(fixed_policy()))) == stream
-
-
-def test_a_choice_that_starts_only_in_a_later_attempt_is_started_then() -> None:
-    scheduler = TestScheduler()
-    second = StreamStart("msg_1", "m", choice=1)
-    source, _ = attempts(
-        scheduler,
-        [
-            ([START, TextDelta("a")], LOST),
-            ([START, second, TextDelta("a"), TextDelta("b", choice=1)], None),
-        ],
-    )
-    events = values(run(source, scheduler, retry_with_backoff(fixed_policy())))
-    starts = [e for e in events if isinstance(e, StreamStart)]
-    assert starts == [START, second]
 
 
 # --- synchronous schedulers -----------------------------------------------------------------------
@@ -634,13 +623,6 @@ def test_a_continuation_that_fails_to_start_is_a_failed_attempt() -> None:
     operator = retry_with_backoff(fixed_policy(), resume="continue", continuation=continuation)
     messages = run(source, scheduler, operator)
     assert isinstance(messages[-1].value.exception, ValueError)  # type: ignore[attr-defined]
-
-
-def test_continue_stops_skipping_whitespace_at_other_content() -> None:
-    scheduler = TestScheduler()
-    think = ReasoningDelta("hmm")
-    messages, _ = continued(scheduler, [START, *text("Hello ")], [think, *text(" world")])
-    assert delivered_text(messages) == "Hello  world"
 
 
 def test_anthropic_prefill_never_ends_in_whitespace() -> None:

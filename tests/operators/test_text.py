@@ -14,7 +14,7 @@ from reactivex.testing.marbles import marbles_testing
 from reactivex.testing.recorded import Recorded
 
 from streamkit.events import Finish, Rewind, StreamEvent, StreamStart, TextDelta
-from streamkit.operators._types import Operator
+from streamkit.operators.base import Operator
 from streamkit.operators.text import Unit, smooth, split_units, text
 from tests.operators._recording_scheduler import RecordingScheduler
 

@@ -9,6 +9,7 @@ import pytest
 import reactivex.operators as rx_ops
 
 from streamkit.bridge import collect
+from streamkit.client import stream_chat
 from streamkit.errors import (
     APIStatusError,
     ConnectionLostError,
@@ -18,11 +19,11 @@ from streamkit.errors import (
     StreamTimeoutError,
 )
 from streamkit.events import StreamEvent, TextDelta
+from streamkit.fold.message_builder import build_message
 from streamkit.formats import get_format
-from streamkit.message import build_message
 from streamkit.operators.retry import RetryPolicy
 from streamkit.server import EmbeddedServer, answer_for
-from streamkit.source import Timeouts, stream_chat
+from streamkit.transport import Timeouts
 
 FORMATS = ["openai", "anthropic"]
 BODY: dict[str, Any] = {

@@ -22,10 +22,11 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
-from streamkit.message import Message, build_message
+from streamkit.fold.message_builder import build_message
+from streamkit.message import Message
 from streamkit.operators.tool_calls import assemble_tool_calls
 from streamkit.sinks.callback import on_events
-from streamkit.sinks.message import collect_message
+from streamkit.sinks.collect import collect_message
 
 EVENTS: list[StreamEvent] = [
     StreamStart("msg_1", "m"),

@@ -20,7 +20,7 @@ from streamkit.events import (
     ToolCallDelta,
     ToolCallEnd,
 )
-from streamkit.message import build_message
+from streamkit.fold.message_builder import build_message
 from streamkit.sinks.console import console_observer, format_tool_call, print_stream
 
 EVENTS: list[StreamEvent] = [

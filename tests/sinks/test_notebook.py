@@ -7,6 +7,7 @@ import sys
 import pytest
 import reactivex
 
+from streamkit.client import stream_chat
 from streamkit.errors import ConnectionLostError
 from streamkit.events import (
     Finish,
@@ -18,10 +19,10 @@ from streamkit.events import (
     ToolCallDelta,
     ToolCallEnd,
 )
-from streamkit.message import Message, build_message
+from streamkit.fold.message_builder import build_message
+from streamkit.message import Message
 from streamkit.server import EmbeddedServer
 from streamkit.sinks.notebook import live_view, render_markdown
-from streamkit.source import stream_chat
 
 WORDS = [f" word{i}" for i in range(30)]
 TEXT_EVENTS: list[StreamEvent] = [

@@ -20,6 +20,7 @@ from aiohttp import web
 from reactivex import Observable
 
 from streamkit.bridge import collect
+from streamkit.client import ChatEndpoint, stream_chat
 from streamkit.errors import (
     APIStatusError,
     AuthenticationError,
@@ -42,8 +43,8 @@ from streamkit.events import (
     Usage,
 )
 from streamkit.operators.retry import RetryPolicy
-from streamkit.source import ChatEndpoint, Timeouts, sse_source, stream_chat
 from streamkit.sse import SSEEvent
+from streamkit.transport import Timeouts, sse_source
 
 T = TypeVar("T")
 TRANSCRIPTS = Path(__file__).parent / "formats" / "transcripts"
@@ -672,7 +673,7 @@ async def test_a_2xx_that_is_not_a_stream_shows_its_body(canned: CannedServer) -
 
 
 def test_a_request_repr_never_shows_its_headers() -> None:
-    from streamkit.source import _Request
+    from streamkit.transport import _Request
 
     request = _Request(
         url="http://127.0.0.1:1/v1/messages",

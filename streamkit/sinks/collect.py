@@ -10,8 +10,9 @@ from reactivex import Observable
 
 from streamkit.bridge import collect
 from streamkit.events import StreamEvent
-from streamkit.message import Message, to_message
-from streamkit.operators.tool_calls import InvalidArguments
+from streamkit.fold.tool_calls import InvalidArguments
+from streamkit.message import Message
+from streamkit.operators.final_message import to_message
 
 __all__ = ["collect_message"]
 

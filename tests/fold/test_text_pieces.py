@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamkit._pieces import _MERGE_AFTER, Pieces
+from streamkit.fold.text_pieces import _MERGE_AFTER, Pieces
 from streamkit.operators.tool_calls import PartialToolCall
 
 

@@ -1,9 +1,11 @@
-"""Sources: an HTTP request whose SSE answer becomes a cold observable.
+"""The HTTP transport: one request whose streamed answer becomes a cold observable.
 
-This is the only module that speaks HTTP. ``stream_chat`` (or ``ChatEndpoint.stream``) POSTs a chat
-request and emits the decoded ``StreamEvent`` values; ``sse_source`` does the same for any SSE
-endpoint and emits raw ``SSEEvent`` values. Each subscription makes one request; disposing it
-cancels the request and closes the connection.
+This is the only module that speaks HTTP, and it makes one attempt: retry, resume and every
+other policy belong to the client (``streamkit.client``), which composes them over
+``chat_attempt``. ``chat_attempt`` POSTs a chat request and emits the events a ``ChatDecoder``
+makes of the body; ``sse_source`` does the same for any SSE endpoint and emits raw ``SSEEvent``
+values. Each subscription makes one request; disposing it cancels the request and closes the
+connection.
 
 Four deadlines bound every wait (``Timeouts``): ``connect`` (connection and response headers),
 ``first_token`` (the first content event; keep-alives and pings don't count), ``idle`` (between
@@ -16,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -28,6 +30,7 @@ from reactivex import Observable
 
 from streamkit._credentials import is_credential_name
 from streamkit.bridge import from_async_iterable
+from streamkit.chat_decoder import ChatDecoder, is_content
 from streamkit.errors import (
     APIStatusError,
     ConnectionLostError,
@@ -35,17 +38,17 @@ from streamkit.errors import (
     StreamTimeoutError,
     TimeoutPhase,
     TransportError,
-    retry_after_seconds,
     truncate,
 )
-from streamkit.events import ContentEvent, StreamEvent, StreamStart, Usage
-from streamkit.formats import FormatName, StreamDecoder, WireFormat, get_format
-from streamkit.operators.retry import ResumeMode, RetryPolicy, retry_with_backoff
+from streamkit.events import StreamEvent
+from streamkit.formats import WireFormat
+from streamkit.http_headers import retry_after_seconds
 from streamkit.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 
-__all__ = ["ByteTap", "ChatEndpoint", "Timeouts", "sse_source", "stream_chat"]
+__all__ = ["ByteTap", "Timeouts", "chat_attempt", "safe_url", "sse_source"]
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 #: The largest error body read from a non-2xx response.
 _MAX_ERROR_BODY = 1024 * 1024
@@ -94,10 +97,10 @@ class _Request:
     method: str = "POST"
 
 
-class _BodyDecoder(Protocol[T]):
-    def feed(self, chunk: bytes, received_at: float) -> Iterable[T]: ...
+class _BodyDecoder(Protocol[T_co]):
+    def feed(self, data: bytes, received_at: float) -> Iterable[T_co]: ...
 
-    def is_content(self, item: T) -> bool: ...
+    def check(self) -> None: ...
 
     @property
     def finished(self) -> bool: ...
@@ -112,7 +115,10 @@ ByteTap = Callable[[bytes, float], None]
 
 
 async def _stream(
-    request: _Request, decoder: _BodyDecoder[T], error_for_status: ErrorForStatus
+    request: _Request,
+    decoder: _BodyDecoder[T],
+    error_for_status: ErrorForStatus,
+    is_content: Callable[[T], bool],
 ) -> AsyncGenerator[T, None]:
     """POST ``request`` and yield what ``decoder`` makes of the body, enforcing the deadlines."""
     timeouts = request.timeouts
@@ -154,8 +160,9 @@ async def _stream(
             if request.tap is not None:
                 request.tap(chunk, received_at)
             for item in decoder.feed(chunk, received_at):
-                got_content = got_content or decoder.is_content(item)
+                got_content = got_content or is_content(item)
                 yield item
+            decoder.check()  # a malformed event after those: fail now, not at the next read
             if decoder.finished:
                 break  # the end marker: done, even if the server leaves the body open
         decoder.close()
@@ -194,7 +201,7 @@ async def _connect(
     except TimeoutError as exc:
         raise StreamTimeoutError(phase, _seconds(timeouts, phase)) from exc
     except aiohttp.ClientError as exc:
-        raise TransportError(f"cannot reach {_safe_url(request.url)}: {exc}") from exc
+        raise TransportError(f"cannot reach {safe_url(request.url)}: {exc}") from exc
 
 
 async def _read_error_body(
@@ -244,8 +251,8 @@ def _seconds(timeouts: Timeouts, phase: TimeoutPhase) -> float:
     return float(value) if value is not None else 0.0
 
 
-def _safe_url(url: str) -> str:
-    """The URL without query, fragment or user info, which may hold credentials."""
+def safe_url(url: str) -> str:
+    """``url`` without query, fragment or user info, which may hold credentials: for messages."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
@@ -258,11 +265,11 @@ class _SSEBody:
     def __init__(self, max_event_bytes: int) -> None:
         self._sse = SSEDecoder(max_event_bytes=max_event_bytes)
 
-    def feed(self, chunk: bytes, received_at: float) -> list[SSEEvent]:
-        return self._sse.feed(chunk)
+    def feed(self, data: bytes, received_at: float) -> list[SSEEvent]:
+        return self._sse.feed(data)
 
-    def is_content(self, item: SSEEvent) -> bool:
-        return True
+    def check(self) -> None:
+        pass  # SSE decoding fails at once, in feed()
 
     @property
     def finished(self) -> bool:
@@ -272,174 +279,48 @@ class _SSEBody:
         self._sse.close()
 
 
-class _ChatBody:
-    """Body decoder for chat streams: SSE, then the format's decoder, then byte accounting."""
+def chat_attempt(
+    url: str,
+    body: Mapping[str, Any],
+    *,
+    format: WireFormat,
+    api_key: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    session: aiohttp.ClientSession | None = None,
+    timeouts: Timeouts | None = None,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    tap: ByteTap | None = None,
+) -> Observable[StreamEvent]:
+    """One streamed chat request, as a cold observable of its events: no retry, no policy.
 
-    def __init__(self, stream_decoder: StreamDecoder, max_event_bytes: int) -> None:
-        self._sse = SSEDecoder(max_event_bytes=max_event_bytes)
-        self._decoder = stream_decoder
-        self._unaccounted = 0  # bytes read since the last event was emitted
+    ``body`` is sent as it is (the caller asks for a stream). The response body is decoded by a
+    ``ChatDecoder`` of ``format``; ``tap`` sees its raw bytes. Each subscription sends the request
+    anew; disposing cancels it and closes the connection.
 
-    def feed(self, chunk: bytes, received_at: float) -> Iterator[ContentEvent]:
-        # A generator: the events decoded before a failing SSE event still reach the observer.
-        self._unaccounted += len(chunk)
-        for sse in self._sse.feed(chunk):
-            for event in self._decoder.decode(sse, received_at):
-                if self._unaccounted:
-                    event = replace(event, wire_bytes=self._unaccounted)
-                    self._unaccounted = 0
-                yield event
-
-    def is_content(self, item: ContentEvent) -> bool:
-        # The answer's opening and usage report come before any token; pings never become events.
-        return not isinstance(item, (StreamStart, Usage))
-
-    @property
-    def finished(self) -> bool:
-        return self._decoder.finished
-
-    def close(self) -> None:
-        partial = self._sse.has_partial_event
-        self._sse.close()
-        if not self._decoder.finished:
-            detail = " inside an event" if partial else ""
-            raise ConnectionLostError(f"the stream ended{detail} before its end marker")
-
-
-@dataclass(frozen=True, slots=True)
-class ChatEndpoint:
-    """A chat API to stream from: where it is, which wire format it speaks, how to authenticate.
-
-    The API key is never shown: not in ``repr``, not in error messages.
-
-    Args:
-        base_url: the server's root, e.g. ``https://api.openai.com`` or ``http://127.0.0.1:8000``;
-            a trailing ``/v1`` is accepted too.
-        format: ``"openai"``, ``"anthropic"``, or a ``WireFormat``.
-        api_key: sent as the format's credential header.
-        headers: extra request headers.
-        session: an ``aiohttp.ClientSession`` to reuse (its owner closes it); by default each
-            request opens and closes its own.
-        timeouts: the deadlines of each request.
-        max_event_bytes: the largest SSE event accepted.
+    Errors (as ``on_error``): ``APIStatusError`` and subclasses for non-2xx statuses (the API key
+    and credential headers blanked out of what they quote) and error events in the stream,
+    ``ProtocolError`` for malformed streams, ``TransportError`` / ``ConnectionLostError`` /
+    ``StreamTimeoutError`` for the connection; a body that ends before the format's end marker is
+    a ``ConnectionLostError``.
     """
-
-    base_url: str
-    format: FormatName | WireFormat = "openai"
-    api_key: str | None = field(default=None, repr=False)
-    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
-    session: aiohttp.ClientSession | None = field(default=None, repr=False, compare=False)
-    timeouts: Timeouts = field(default_factory=Timeouts)
-    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.base_url, str):
-            hint = " (an EmbeddedServer's is its .url)" if hasattr(self.base_url, "url") else ""
-            raise TypeError(f"base_url must be a str, got {type(self.base_url).__name__}{hint}")
-        if not isinstance(self.timeouts, Timeouts):
-            raise TypeError(f"timeouts must be a Timeouts, got {type(self.timeouts).__name__}")
-        if not isinstance(self.headers, Mapping):
-            raise TypeError(f"headers must be a mapping, got {type(self.headers).__name__}")
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"base_url must be an http(s) URL, got {_safe_url(self.base_url)!r}")
-        if isinstance(self.format, str):
-            object.__setattr__(self, "format", get_format(self.format))
-
-    def __repr__(self) -> str:
-        # By hand: user info or a query in base_url may hold credentials.
-        return (
-            f"ChatEndpoint(base_url={_safe_url(self.base_url)!r}, format={self.format!r}, "
-            f"timeouts={self.timeouts!r}, max_event_bytes={self.max_event_bytes!r})"
+    extra = headers or {}
+    request = _Request(
+        url=url,
+        body=orjson.dumps(body),
+        headers={**format.headers(api_key), **extra},
+        session=session,
+        timeouts=timeouts or Timeouts(),
+        tap=tap,
+    )
+    error_for_status = _redacting(format.error_from_response, _secrets(api_key, extra))
+    return from_async_iterable(
+        lambda: _stream(
+            request,
+            ChatDecoder(format, max_event_bytes=max_event_bytes),
+            error_for_status,
+            is_content,
         )
-
-    @property
-    def wire_format(self) -> WireFormat:
-        """The resolved wire format."""
-        assert not isinstance(self.format, str)  # resolved in __post_init__
-        return self.format
-
-    @property
-    def url(self) -> str:
-        """The endpoint's full URL."""
-        root = self.base_url.rstrip("/")
-        root = root.removesuffix("/v1")
-        return root + self.wire_format.path
-
-    def stream(
-        self,
-        body: Mapping[str, Any],
-        *,
-        retry: RetryPolicy | None = None,
-        resume: ResumeMode = "continue",
-        tap: ByteTap | None = None,
-    ) -> Observable[StreamEvent]:
-        """A cold observable of the events of one streamed answer to ``body``.
-
-        ``body`` is the provider's request body (``model``, ``messages``, ...); ``"stream": true``
-        is added. Each subscription sends the request anew.
-
-        With ``retry``, failures are retried by ``retry_with_backoff(retry, resume=resume)``;
-        ``resume="continue"`` continues the partial answer with the format's continuation request
-        (Anthropic prefill; OpenAI partial assistant message plus "continue").
-
-        ``tap`` sees the raw body bytes of every attempt as they arrive (for recording).
-
-        Errors (as ``on_error``): ``APIStatusError`` and subclasses for non-2xx statuses and error
-        events in the stream, ``ProtocolError`` for malformed streams, ``TransportError`` /
-        ``ConnectionLostError`` / ``StreamTimeoutError`` for the connection. The stream must end
-        with the format's end marker; ending without it is a ``ConnectionLostError``.
-
-        Retrying is opt-in: without ``retry`` any failure ends the stream (``resume`` is unused).
-
-        Raises:
-            TypeError: ``retry`` is not a ``RetryPolicy``, or ``tap`` is not callable.
-            ValueError: ``resume`` is not one of the three modes.
-        """
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise TypeError(
-                f"retry must be a RetryPolicy or None, got {type(retry).__name__} "
-                "(sk.RetryPolicy() gives the defaults)"
-            )
-        if tap is not None and not callable(tap):
-            raise TypeError(
-                f"tap must be callable (bytes, float) -> None, got {type(tap).__name__}"
-            )
-        if resume not in ("continue", "restart", "none"):
-            raise ValueError(f"resume must be 'continue', 'restart' or 'none', got {resume!r}")
-        fmt = self.wire_format
-        events = self._request(fmt.stream_body(body), tap)
-        if retry is None:
-            return events
-        return events.pipe(
-            retry_with_backoff(
-                retry,
-                resume=resume,
-                continuation=lambda partial: self._request(
-                    fmt.continuation_body(body, partial), tap
-                ),
-                carried=fmt.continuation_prefix,
-            )
-        )
-
-    def _request(self, body: Mapping[str, Any], tap: ByteTap | None) -> Observable[StreamEvent]:
-        fmt = self.wire_format
-        request = _Request(
-            url=self.url,
-            body=orjson.dumps(body),
-            headers={**fmt.headers(self.api_key), **self.headers},
-            session=self.session,
-            timeouts=self.timeouts,
-            tap=tap,
-        )
-        max_event_bytes = self.max_event_bytes
-        return from_async_iterable(
-            lambda: _stream(
-                request,
-                _ChatBody(fmt.decoder(), max_event_bytes),
-                _redacting(fmt.error_from_response, _secrets(self.api_key, self.headers)),
-            )
-        )
+    )
 
 
 _REDACTED = "[redacted]"
@@ -476,44 +357,6 @@ def _redacting(error_for_status: ErrorForStatus, secrets: tuple[str, ...]) -> Er
     return build
 
 
-def stream_chat(
-    base_url: str,
-    body: Mapping[str, Any],
-    *,
-    format: FormatName | WireFormat = "openai",
-    api_key: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    session: aiohttp.ClientSession | None = None,
-    timeouts: Timeouts | None = None,
-    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-    retry: RetryPolicy | None = None,
-    resume: ResumeMode = "continue",
-    tap: ByteTap | None = None,
-) -> Observable[StreamEvent]:
-    """Stream one chat answer as a cold observable of ``StreamEvent`` values.
-
-    A shortcut for ``ChatEndpoint(base_url, ...).stream(body)``; see ``ChatEndpoint`` for the
-    arguments and the errors.
-
-    Example:
-        >>> events = sk.stream_chat(  # doctest: +SKIP
-        ...     "http://127.0.0.1:8000",
-        ...     {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]},
-        ... )
-        >>> text = "".join(await sk.collect(events.pipe(ops.text())))  # doctest: +SKIP
-    """
-    endpoint = ChatEndpoint(
-        base_url,
-        format=format,
-        api_key=api_key,
-        headers=headers or {},
-        session=session,
-        timeouts=timeouts or Timeouts(),
-        max_event_bytes=max_event_bytes,
-    )
-    return endpoint.stream(body, retry=retry, resume=resume, tap=tap)
-
-
 def sse_source(
     url: str,
     *,
@@ -545,7 +388,9 @@ def sse_source(
         method=chosen,
     )
     return from_async_iterable(
-        lambda: _stream(request, _SSEBody(max_event_bytes), _generic_status_error)
+        lambda: _stream(
+            request, _SSEBody(max_event_bytes), _generic_status_error, lambda _: True
+        )
     )
 
 

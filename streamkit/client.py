@@ -1,0 +1,224 @@
+"""The client: a chat endpoint, with the transport, retry and resume wired together once.
+
+This is the composition layer. The transport (``streamkit.transport``) makes one HTTP attempt and
+knows no policy; the retry operator (``streamkit.operators.retry``) knows no HTTP. ``ChatEndpoint``
+joins them: it builds each attempt's request from the format (the first request, and for
+``resume="continue"`` the continuation request that carries the partial answer), and hands them
+to ``retry_with_backoff``. The resume mode has one default, ``DEFAULT_RESUME``, and is checked in
+one place, ``check_resume``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+import aiohttp
+from reactivex import Observable
+
+from streamkit.events import StreamEvent
+from streamkit.formats import FormatName, WireFormat, get_format
+from streamkit.operators.retry import (
+    DEFAULT_RESUME,
+    ResumeMode,
+    RetryPolicy,
+    check_resume,
+    retry_with_backoff,
+)
+from streamkit.sse import DEFAULT_MAX_EVENT_BYTES
+from streamkit.transport import ByteTap, Timeouts, chat_attempt, safe_url
+
+__all__ = ["ChatEndpoint", "StreamRecorder", "stream_chat"]
+
+
+@runtime_checkable
+class StreamRecorder(Protocol):
+    """A byte tap that also wants to know what it records (``streamkit.record.Recorder`` is one).
+
+    The client calls ``describe`` once per ``stream()`` call, before any byte, so a recording
+    names its format, request and resume mode without the caller repeating them.
+    """
+
+    def __call__(self, chunk: bytes, received_at: float) -> None: ...
+
+    def describe(
+        self, *, format: FormatName, request: Mapping[str, Any], resume: ResumeMode
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChatEndpoint:
+    """A chat API to stream from: where it is, which wire format it speaks, how to authenticate.
+
+    The API key is never shown: not in ``repr``, not in error messages.
+
+    Args:
+        base_url: the server's root, e.g. ``https://api.openai.com`` or ``http://127.0.0.1:8000``;
+            a trailing ``/v1`` is accepted too.
+        format: ``"openai"``, ``"anthropic"``, or a ``WireFormat``; ``wire_format`` is the
+            resolved one.
+        api_key: sent as the format's credential header.
+        headers: extra request headers.
+        session: an ``aiohttp.ClientSession`` to reuse (its owner closes it); by default each
+            request opens and closes its own.
+        timeouts: the deadlines of each request.
+        max_event_bytes: the largest SSE event accepted.
+
+    Raises:
+        TypeError: ``base_url``, ``timeouts`` or ``headers`` is of the wrong type.
+        ValueError: ``base_url`` is not an http(s) URL, or ``format`` names no known format.
+    """
+
+    base_url: str
+    format: FormatName | WireFormat = "openai"
+    api_key: str | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    session: aiohttp.ClientSession | None = field(default=None, repr=False, compare=False)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    _wire_format: WireFormat = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.base_url, str):
+            hint = " (an EmbeddedServer's is its .url)" if hasattr(self.base_url, "url") else ""
+            raise TypeError(f"base_url must be a str, got {type(self.base_url).__name__}{hint}")
+        if not isinstance(self.timeouts, Timeouts):
+            raise TypeError(f"timeouts must be a Timeouts, got {type(self.timeouts).__name__}")
+        if not isinstance(self.headers, Mapping):
+            raise TypeError(f"headers must be a mapping, got {type(self.headers).__name__}")
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base_url must be an http(s) URL, got {safe_url(self.base_url)!r}")
+        wire = get_format(self.format) if isinstance(self.format, str) else self.format
+        object.__setattr__(self, "_wire_format", wire)
+
+    def __repr__(self) -> str:
+        # By hand: user info or a query in base_url may hold credentials.
+        return (
+            f"ChatEndpoint(base_url={safe_url(self.base_url)!r}, format={self.format!r}, "
+            f"timeouts={self.timeouts!r}, max_event_bytes={self.max_event_bytes!r})"
+        )
+
+    @property
+    def wire_format(self) -> WireFormat:
+        """The resolved wire format."""
+        return self._wire_format
+
+    @property
+    def url(self) -> str:
+        """The endpoint's full URL."""
+        root = self.base_url.rstrip("/")
+        root = root.removesuffix("/v1")
+        return root + self.wire_format.path
+
+    def stream(
+        self,
+        body: Mapping[str, Any],
+        *,
+        retry: RetryPolicy | None = None,
+        resume: ResumeMode = DEFAULT_RESUME,
+        tap: ByteTap | None = None,
+    ) -> Observable[StreamEvent]:
+        """A cold observable of the events of one streamed answer to ``body``.
+
+        ``body`` is the provider's request body (``model``, ``messages``, ...); ``"stream": true``
+        is added. Each subscription sends the request anew.
+
+        With ``retry``, failures are retried by ``retry_with_backoff(retry, resume=resume)``;
+        ``resume="continue"`` (the default) continues the partial answer with the format's
+        continuation request (Anthropic prefill; OpenAI partial assistant message plus
+        "continue"). Retrying is opt-in: without ``retry`` any failure ends the stream.
+
+        ``tap`` sees the raw body bytes of every attempt as they arrive (for recording); a
+        ``StreamRecorder`` such as ``streamkit.record.Recorder`` is also told the format, the
+        request and the resume mode.
+
+        Errors (as ``on_error``): ``APIStatusError`` and subclasses for non-2xx statuses and error
+        events in the stream, ``ProtocolError`` for malformed streams, ``TransportError`` /
+        ``ConnectionLostError`` / ``StreamTimeoutError`` for the connection, and with ``retry``
+        ``RetryExhaustedError`` once the policy gives up. The stream must end with the format's
+        end marker; ending without it is a ``ConnectionLostError``.
+
+        Raises:
+            TypeError: ``retry`` is not a ``RetryPolicy``, or ``tap`` is not callable.
+            ValueError: ``resume`` is not one of the three modes.
+        """
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(
+                f"retry must be a RetryPolicy or None, got {type(retry).__name__} "
+                "(sk.RetryPolicy() gives the defaults)"
+            )
+        if tap is not None and not callable(tap):
+            raise TypeError(
+                f"tap must be callable (bytes, float) -> None, got {type(tap).__name__}"
+            )
+        resume = check_resume(resume)
+        fmt = self.wire_format
+        if isinstance(tap, StreamRecorder):
+            tap.describe(format=fmt.name, request=body, resume=resume if retry else "none")
+        events = self._attempt(fmt.stream_body(body), tap)
+        if retry is None:
+            return events
+        return events.pipe(
+            retry_with_backoff(
+                retry,
+                resume=resume,
+                continuation=lambda partial: self._attempt(
+                    fmt.continuation_body(body, partial), tap
+                ),
+                carried=fmt.continuation_prefix,
+            )
+        )
+
+    def _attempt(self, body: Mapping[str, Any], tap: ByteTap | None) -> Observable[StreamEvent]:
+        return chat_attempt(
+            self.url,
+            body,
+            format=self.wire_format,
+            api_key=self.api_key,
+            headers=self.headers,
+            session=self.session,
+            timeouts=self.timeouts,
+            max_event_bytes=self.max_event_bytes,
+            tap=tap,
+        )
+
+
+def stream_chat(
+    base_url: str,
+    body: Mapping[str, Any],
+    *,
+    format: FormatName | WireFormat = "openai",
+    api_key: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    session: aiohttp.ClientSession | None = None,
+    timeouts: Timeouts | None = None,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    retry: RetryPolicy | None = None,
+    resume: ResumeMode = DEFAULT_RESUME,
+    tap: ByteTap | None = None,
+) -> Observable[StreamEvent]:
+    """Stream one chat answer as a cold observable of ``StreamEvent`` values.
+
+    A shortcut for ``ChatEndpoint(base_url, ...).stream(body)``; see ``ChatEndpoint`` for the
+    arguments and the errors.
+
+    Example:
+        >>> events = sk.stream_chat(  # doctest: +SKIP
+        ...     "http://127.0.0.1:8000",
+        ...     {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]},
+        ... )
+        >>> text = "".join(await sk.collect(events.pipe(ops.text())))  # doctest: +SKIP
+    """
+    endpoint = ChatEndpoint(
+        base_url,
+        format=format,
+        api_key=api_key,
+        headers=headers or {},
+        session=session,
+        timeouts=timeouts or Timeouts(),
+        max_event_bytes=max_event_bytes,
+    )
+    return endpoint.stream(body, retry=retry, resume=resume, tap=tap)

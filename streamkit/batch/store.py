@@ -35,9 +35,11 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol
 
 import orjson
+
+from streamkit.jsonl_file import StrPath
 
 if sys.platform != "win32":
     import fcntl
@@ -53,7 +55,6 @@ __all__ = [
     "open_store",
 ]
 
-StrPath: TypeAlias = str | os.PathLike[str]
 RowStatus = Literal["done", "failed", "partial"]
 
 

@@ -2,8 +2,8 @@
 embedded LLM server.
 
 Without ``--base-url``, ``chat`` starts the embedded server in-process, so it runs with no network
-and no key. With ``--base-url`` the key comes from ``STREAMKIT_API_KEY``, else ``OPENAI_API_KEY`` or
-``ANTHROPIC_API_KEY`` by format.
+and no key. With ``--base-url`` the key comes from ``STREAMKIT_API_KEY``, else ``OPENAI_API_KEY``,
+``ANTHROPIC_API_KEY`` or ``GEMINI_API_KEY`` by format.
 
 Exit codes: 0 success, 1 the stream failed (HTTP error, timeout, lost connection, bad stream),
 2 bad arguments, 130 interrupted. Failures print one line, ``streamkit: error: ...``, no traceback.
@@ -39,10 +39,14 @@ __all__ = ["build_parser", "main", "request_body", "resolve_api_key"]
 DEFAULT_MODELS: Final[Mapping[str, str]] = {
     "openai": "gpt-4o-mini",
     "anthropic": "claude-sonnet-4-5",
+    "responses": "gpt-4o-mini",
+    "gemini": "gemini-2.5-flash",
 }
 KEY_VARIABLES: Final[Mapping[str, str]] = {
     "openai": "OPENAI_API_KEY",
     "anthropic": "ANTHROPIC_API_KEY",
+    "responses": "OPENAI_API_KEY",
+    "gemini": "GEMINI_API_KEY",
 }
 #: Tokens per second of the embedded server under ``chat``: a realistic pace to watch.
 DEMO_RATE: Final = 60.0
@@ -118,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--max-attempts", type=_positive_int, default=5)
     chat.add_argument("--connect-timeout", type=_positive, default=10.0, metavar="S")
     chat.add_argument("--first-token-timeout", type=_positive, default=60.0, metavar="S")
+    chat.add_argument(
+        "--content-idle-timeout", type=_positive, default=Timeouts().content_idle, metavar="S"
+    )
     chat.add_argument("--idle-timeout", type=_positive, default=30.0, metavar="S")
     chat.add_argument("--total-timeout", type=_positive, default=None, metavar="S")
     chat.add_argument(
@@ -185,6 +192,7 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     timeouts = Timeouts(
         connect=args.connect_timeout,
         first_token=args.first_token_timeout,
+        content_idle=args.content_idle_timeout,
         idle=args.idle_timeout,
         total=args.total_timeout,
     )

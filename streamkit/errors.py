@@ -14,7 +14,8 @@ Every error streamkit raises or sends down a pipeline is one of these::
     ├── TransportError                    connect failure
     │   ├── ConnectionLostError           the stream ended or broke before its end marker
     │   └── StreamTimeoutError (also TimeoutError)
-    │                                     .phase: connect | first_token | idle | total
+    │                                     .phase: connect | first_token | content_idle
+    │                                             | idle | total
     ├── RetryExhaustedError               .causes: every failure, in order
     └── RecordedError                     .type_name: an error read back from a recording,
                                           its class name and message only
@@ -46,7 +47,7 @@ __all__ = [
     "TransportError",
 ]
 
-TimeoutPhase = Literal["connect", "first_token", "idle", "total"]
+TimeoutPhase = Literal["connect", "first_token", "content_idle", "idle", "total"]
 
 #: HTTP statuses worth retrying: request timeout, conflict, rate limit, transient server errors.
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
@@ -121,7 +122,9 @@ class APIStatusError(StreamkitError):
         retry_after: float | None = None,
         in_stream: bool = False,
     ) -> None:
-        super().__init__(f"{status} {error_type or 'error'}: {message}")
+        # One line, whatever the provider wrote: logs and the CLI show it as one record.
+        # ``.message`` keeps the provider's text whole.
+        super().__init__(f"{status} {error_type or 'error'}: {' '.join(message.split())}")
         self.status = status
         self.error_type = error_type
         self.message = message
@@ -195,7 +198,9 @@ class StreamTimeoutError(TransportError, TimeoutError):
 
     Attributes:
         phase: which deadline: ``connect`` (connection and response headers), ``first_token``
-            (first content event), ``idle`` (time between any two received bytes) or ``total``.
+            (first content event), ``content_idle`` (time between two content events, which
+            keep-alives do not reset), ``idle`` (time between any two received bytes) or
+            ``total``.
         seconds: the deadline that passed.
     """
 

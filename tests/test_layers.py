@@ -26,7 +26,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "streamkit.message",
             "streamkit.stats",
             "streamkit.tool_arguments",
+            "streamkit.exact_json",
             "streamkit._credentials",
+            "streamkit.redaction",
         ),
     ),
     (
@@ -42,7 +44,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("folds", ("streamkit.fold",)),
     ("operators", ("streamkit.operators", "streamkit.bridge")),
     ("transport", ("streamkit.transport",)),
-    ("composition", ("streamkit.client",)),
+    ("composition", ("streamkit.client", "streamkit.event_source")),
     (
         "edges",
         (
@@ -53,6 +55,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "streamkit.record",
             "streamkit.jsonl_file",
             "streamkit.server",
+            "streamkit.relay",
+            "streamkit.web",
             "streamkit.batch",
         ),
     ),

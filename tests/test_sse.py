@@ -385,3 +385,12 @@ def test_the_specifications_examples_decode_as_it_says_whatever_the_split(
 ) -> None:
     for chunks in _splits(stream):
         assert decode(*chunks) == expected, chunks
+
+
+def test_a_retry_field_sets_the_reconnection_time_even_without_an_event() -> None:
+    decoder = SSEDecoder()
+    assert decoder.reconnection_time is None
+    assert decoder.feed(b"retry: 1500\n\n") == []
+    assert decoder.reconnection_time == 1500
+    assert decoder.feed(b"retry: soon\ndata: x\n\n") == [SSEEvent(data="x")]
+    assert decoder.reconnection_time == 1500  # an invalid value changes nothing

@@ -33,7 +33,13 @@ from streamkit.events import StreamEvent
 from streamkit.fold.stats import MAX_GAPS as MAX_GAPS
 from streamkit.fold.stats import MAX_TIMELINE_POINTS as MAX_TIMELINE_POINTS
 from streamkit.fold.stats import StatsAccumulator as StatsAccumulator
-from streamkit.operators.base import Emit, Operator, resolve_scheduler, stateful_operator
+from streamkit.operators.base import (
+    Emit,
+    Operator,
+    events_only,
+    resolve_scheduler,
+    stateful_operator,
+)
 from streamkit.stats import StreamStats as StreamStats
 from streamkit.stats import Tokenizer as Tokenizer
 from streamkit.stats import TokensSource as TokensSource
@@ -329,7 +335,7 @@ class ProgressOperator:
         measured: Operator[StreamEvent, StreamEvent] = stateful_operator(
             start, step, flush=flush, close=close
         )
-        return measured(source)
+        return measured(source.pipe(events_only("measure_progress()")))
 
 def measure_progress(
     meter: ProgressMeter | None = None,

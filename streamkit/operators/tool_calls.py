@@ -21,7 +21,7 @@ from streamkit.fold.tool_calls import (
     step_tool_calls,
     validate_tool_call,
 )
-from streamkit.operators.base import Emit, Operator, stateful_operator
+from streamkit.operators.base import Emit, Operator, check_event, stateful_operator
 
 __all__ = [
     "InvalidArguments",
@@ -105,6 +105,7 @@ def assemble_tool_calls(
     def step(
         state: ToolCallState, event: StreamEvent, emit: Emit[StreamEvent | ToolCallPreview]
     ) -> ToolCallState:
+        check_event(event, "assemble_tool_calls()")  # a foreign item ends the stream
         state, outputs = step_tool_calls(state, event)
         emit(event)
         emit_all(outputs, emit)

@@ -1,4 +1,5 @@
-"""The embedded LLM server: a local OpenAI + Anthropic compatible API for tests and demos.
+"""The embedded LLM server: a local OpenAI (chat completions and Responses), Anthropic and Gemini
+compatible API for tests and demos.
 
 ``EmbeddedServer`` serves deterministic answers (``answer_for``) with tool calls, continuation
 and injected faults (``parse_faults`` / ``FaultPlan``); see ``streamkit.server.app``.

@@ -1,4 +1,4 @@
-"""The embedded LLM server: an aiohttp app on the loopback interface speaking both wire formats.
+"""The embedded LLM server: an aiohttp app on the loopback interface speaking four wire formats.
 
 Routes: ``POST /v1/chat/completions`` (OpenAI), ``POST /v1/messages`` (Anthropic), streaming and
 not, ``POST /v1/messages/count_tokens``, ``GET /v1/models`` and ``GET /v1/models/{id}``; any
@@ -8,6 +8,7 @@ real APIs check them (``streamkit.server.validation``), answers come from
 the event model does not carry, ``streamkit.server.wire``), so what the server writes and what
 streamkit reads are one definition. Idle, slow and excess connections are closed
 (``streamkit.server.limits``).
+OpenAI Responses and Gemini routes are in ``streamkit.server.chat_requests``.
 
 Request headers the server understands (besides authentication):
 
@@ -39,6 +40,7 @@ from streamkit._credentials import is_credential_name
 from streamkit.events import TextDelta, ToolCallDelta
 from streamkit.fold.message_builder import build_message
 from streamkit.formats import WireFormat, get_format
+from streamkit.server import chat_requests
 from streamkit.server.faults import FAULT_HEADER, FaultPlan, parse_faults
 from streamkit.server.limits import (
     DEFAULT_HEADER_TIMEOUT,
@@ -113,7 +115,7 @@ class _Stop(Exception):
 
 
 def _error_type(fmt: WireFormat, status: int) -> str:
-    known = _ERROR_TYPES[fmt.name].get(status)
+    known = _ERROR_TYPES.get(fmt.name, _ERROR_TYPES["openai"]).get(status)
     if known:
         return known
     if status >= 500:
@@ -380,6 +382,7 @@ class EmbeddedServer:
         app.router.add_post(COUNT_TOKENS_PATH, self._count_tokens)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/v1/models/{model_id}", self._model)
+        chat_requests.add_routes(app, self._chat)  # OpenAI Responses and Google Gemini
         return app
 
     @web.middleware
@@ -457,6 +460,7 @@ class EmbeddedServer:
                 },
             )
         )
+        body = chat_requests.chat_request(fmt, request, body)  # Responses, Gemini: as chat
         if not self._authorized(request):
             return _auth_error(fmt, request_id)
         if body is None:
@@ -512,7 +516,7 @@ class EmbeddedServer:
             return True
         bearer = request.headers.get("authorization", "")
         scheme, _, token = bearer.partition(" ")
-        offered = {request.headers.get("x-api-key")}
+        offered = {request.headers.get("x-api-key"), request.headers.get("x-goog-api-key")}
         if scheme.lower() == "bearer":
             offered.add(token.strip())
         return self._api_key in offered
@@ -708,6 +712,8 @@ def _error_response(
 
 
 def _auth_error(fmt: WireFormat, request_id: str) -> web.Response:
+    if fmt.name in ("responses", "gemini"):
+        return chat_requests.auth_error(fmt, request_id)
     if fmt.name == "openai":
         body: dict[str, Any] = {
             "error": {

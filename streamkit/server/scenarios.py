@@ -218,7 +218,7 @@ class Reply:
     """Everything one response says, independent of the wire format.
 
     Attributes:
-        id: the response id (``chatcmpl-...`` or ``msg_...``).
+        id: the response id (``chatcmpl-...``, ``msg_...``, ``resp_...`` or Gemini's bare id).
         model: the model named in the request.
         choices: each choice's text, tool calls and finish.
         input_tokens: words in the prompt (as ``input_tokens`` counts them).
@@ -264,6 +264,15 @@ class Reply:
 _RAW_FINISH: Final[dict[FormatName, dict[FinishReason, str]]] = {
     "openai": {"stop": "stop", "length": "length", "tool_calls": "tool_calls"},
     "anthropic": {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"},
+    "responses": {"stop": "completed", "length": "max_output_tokens", "tool_calls": "completed"},
+    "gemini": {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP"},
+}
+#: Each API's response id prefix; Gemini's ids are opaque strings without one.
+_ID_PREFIX: Final[dict[FormatName, str]] = {
+    "openai": "chatcmpl-",
+    "anthropic": "msg_01",
+    "responses": "resp_",
+    "gemini": "",
 }
 #: Reasoning tokens per ``reasoning_effort`` before a per-conversation spread (OpenAI spends
 #: them in blocks of 64).
@@ -540,7 +549,7 @@ def plan_reply(
     logprobs = body.get("logprobs") is True and format == "openai"
     top = body.get("top_logprobs")
     return Reply(
-        id=("msg_01" if format == "anthropic" else "chatcmpl-") + ident,
+        id=_ID_PREFIX[format] + ident,
         model=str(body.get("model") or "streamkit-echo"),
         choices=choices,
         input_tokens=input_tokens(body),

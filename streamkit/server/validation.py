@@ -616,11 +616,24 @@ def _system(style: _Style, body: Mapping[str, Any]) -> RequestError | None:
 def validate_request(api: FormatName, body: Mapping[str, Any]) -> RequestError | None:
     """The first reason the real API would answer ``body`` with a 400, or None.
 
+    Responses and Gemini requests arrive as the chat request the server reads them as
+    (``streamkit.server.chat_requests``); of those, only what the translation keeps is checked:
+    a model (Responses; Gemini's is in the path) and a conversation, named as the API names it.
+
     Args:
-        api: ``openai`` (chat completions) or ``anthropic`` (messages).
-        body: the parsed JSON request body.
+        api: ``openai`` (chat completions), ``anthropic`` (messages), ``responses`` or ``gemini``.
+        body: the parsed JSON request body (translated to chat for Responses and Gemini).
     """
-    return _validate_openai(body) if api == "openai" else _validate_anthropic(body)
+    if api == "openai":
+        return _validate_openai(body)
+    if api == "anthropic":
+        return _validate_anthropic(body)
+    style = _Style("openai")  # Gemini's errors carry the message alone, in Google's shape
+    if api == "responses" and not body.get("model"):
+        return style.missing("model")
+    if not body.get("messages"):
+        return style.missing("input" if api == "responses" else "contents")
+    return None
 
 
 def validate_count_tokens(body: Mapping[str, Any]) -> RequestError | None:

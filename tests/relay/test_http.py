@@ -29,6 +29,7 @@ from tests.relay.conftest import Serve
 
 FAST_RETRY = sk.RetryPolicy(base_delay=0.01, max_delay=0.05)
 PROMPT = [{"role": "user", "content": "Tell me about the lighthouse"}]
+BODY = {"model": "gpt-4o-mini", "messages": PROMPT}
 
 
 def relaying(
@@ -121,11 +122,13 @@ async def test_the_anthropic_sdk_reads_the_anthropic_relay(
 async def read_until_text_then_close(url: str, path: str = "/relay") -> str:
     """POST, read until some answer text arrived, then drop the connection; return the text."""
     async with aiohttp.ClientSession() as session:
-        response = await session.post(f"{url}{path}", json={"messages": PROMPT})
+        response = await session.post(f"{url}{path}", json=BODY)
         received = b""
         async with asyncio.timeout(10):
             while b"text-delta" not in received:
-                received += await response.content.readany()
+                piece = await response.content.readany()
+                assert piece, f"the relay ended before any text: {received!r}"
+                received += piece
         response.close()  # the tab closes: the connection goes away mid-answer
     return fold_ui_parts(ui_parts(received.rpartition(b"\n\n")[0] + b"\n\n"))["text"]
 
@@ -177,7 +180,7 @@ def fastapi_relay(upstream: EmbeddedServer) -> FastAPI:
 
 async def test_fastapi_relays_a_whole_answer(embedded_server: EmbeddedServer) -> None:
     async with uvicorn_app(fastapi_relay(embedded_server)) as url, aiohttp.ClientSession() as s:
-        async with s.post(f"{url}/relay", json={"messages": PROMPT}) as response:
+        async with s.post(f"{url}/relay", json=BODY) as response:
             assert response.headers["x-vercel-ai-ui-message-stream"] == "v1"
             parts = ui_parts(await response.read())
     assert fold_ui_parts(parts)["text"] == answer_for(PROMPT)

@@ -29,7 +29,7 @@ from multidict import CIMultiDict
 from reactivex import Observable
 
 from streamkit._credentials import is_credential_name
-from streamkit.bridge import from_async_iterable
+from streamkit.bridge import from_async_batches
 from streamkit.chat_decoder import ChatDecoder, is_content
 from streamkit.errors import (
     APIStatusError,
@@ -54,6 +54,9 @@ T_co = TypeVar("T_co", covariant=True)
 _MAX_ERROR_BODY = 1024 * 1024
 #: How long to wait for an error body when no idle or total deadline is set.
 _ERROR_BODY_WAIT = 30.0
+#: The most body bytes decoded at once: what one read decodes is delivered as one batch, and a
+#: bounded read keeps that batch small when the consumer is behind and the rest waits as bytes.
+_READ_SIZE = 8 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +122,9 @@ async def _stream(
     decoder: _BodyDecoder[T],
     error_for_status: ErrorForStatus,
     is_content: Callable[[T], bool],
-) -> AsyncGenerator[T, None]:
-    """POST ``request`` and yield what ``decoder`` makes of the body, enforcing the deadlines."""
+) -> AsyncGenerator[list[T], None]:
+    """POST ``request`` and yield what ``decoder`` makes of each read of the body, as one list,
+    enforcing the deadlines."""
     timeouts = request.timeouts
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -147,7 +151,7 @@ async def _stream(
             phase, deadline = _next_deadline(timeouts, started, loop.time(), got_content)
             try:
                 async with asyncio.timeout_at(deadline):
-                    chunk = await response.content.readany()
+                    chunk = await response.content.read(_READ_SIZE)
             except TimeoutError as exc:
                 raise StreamTimeoutError(phase, _seconds(timeouts, phase)) from exc
             except aiohttp.ClientError as exc:
@@ -159,9 +163,10 @@ async def _stream(
             received_at = time.monotonic()
             if request.tap is not None:
                 request.tap(chunk, received_at)
-            for item in decoder.feed(chunk, received_at):
-                got_content = got_content or is_content(item)
-                yield item
+            items = list(decoder.feed(chunk, received_at))
+            if items:
+                got_content = got_content or any(map(is_content, items))
+                yield items
             decoder.check()  # a malformed event after those: fail now, not at the next read
             if decoder.finished:
                 break  # the end marker: done, even if the server leaves the body open
@@ -313,7 +318,7 @@ def chat_attempt(
         tap=tap,
     )
     error_for_status = _redacting(format.error_from_response, _secrets(api_key, extra))
-    return from_async_iterable(
+    return from_async_batches(
         lambda: _stream(
             request,
             ChatDecoder(format, max_event_bytes=max_event_bytes),
@@ -387,7 +392,7 @@ def sse_source(
         timeouts=timeouts or Timeouts(),
         method=chosen,
     )
-    return from_async_iterable(
+    return from_async_batches(
         lambda: _stream(
             request, _SSEBody(max_event_bytes), _generic_status_error, lambda _: True
         )

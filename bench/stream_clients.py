@@ -1,11 +1,11 @@
 """The clients compared end to end, each run alone in a fresh process against ``bench.wire_server``.
 
-``python -m bench.stream_clients CLIENT URL STREAMS CHUNKS [--format F] [--paced RATE]`` opens
-``STREAMS`` streams at once, each of ``CHUNKS`` text chunks, reads them all, checks that every chunk
-arrived, and prints one JSON object: the CPU time of the reading (``time.process_time``, imports and
-start-up excluded), its wall time, the process's peak RSS and its RSS before the run. With
-``--paced`` the server sends ``RATE`` stamped chunks per second per stream, and the object also
-holds the delivery delays (seconds from the server's write to the consumer's hands).
+``python -m bench.stream_clients CLIENT URL STREAMS CHUNKS [--paced RATE]`` opens ``STREAMS``
+streams at once, each of ``CHUNKS`` text chunks, reads them all, checks that every chunk arrived,
+and prints one JSON object: the CPU time of the reading (``time.process_time``; imports, start-up
+and an untimed warm-up stream excluded), its wall time, the process's peak RSS and its RSS before
+the run. With ``--paced`` the server sends ``RATE`` stamped chunks per second per stream, and the
+object also holds the delivery delays (seconds from the server's write to the consumer's hands).
 
 Every client reads the same bytes; what differs is how far it goes with them:
 
@@ -301,6 +301,11 @@ async def _measure(
         for i in range(streams)
     ]
     delays = Delays() if paced else None
+    # A short stream first, untimed: imports, lazily built models and caches are start-up cost,
+    # paid once per process, not per chunk.
+    warm_up = {"model": "bench", "max_tokens": 10, "messages": [{"role": "user", "content": "-"}]}
+    async with asyncio.timeout(_DEADLINE):
+        await run(url, [warm_up], fmt, None)
     rss_before = _rss_kib()
     cpu, wall = time.process_time(), time.perf_counter()
     async with asyncio.timeout(_DEADLINE):

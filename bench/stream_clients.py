@@ -291,6 +291,15 @@ def _rss_kib() -> int:
     return pages * resource.getpagesize() // 1024
 
 
+def _peak_rss_kib() -> int:
+    """This process's peak RSS (VmHWM): ``ru_maxrss`` would carry the parent's over ``exec``."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 async def _measure(
     client: str, url: str, streams: int, chunks: int, paced: float | None
 ) -> dict[str, Any]:
@@ -321,7 +330,7 @@ async def _measure(
         "cpu_s": cpu,
         "wall_s": wall,
         "rss_before_kib": rss_before,
-        "rss_peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "rss_peak_kib": _peak_rss_kib(),
     }
     if delays is not None:
         result["delays"] = delays.delays

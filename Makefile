@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo lint typecheck bench clean
+.PHONY: install test demo web lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/streamkit chat "Tell me a story"
+
+# The chat page on http://127.0.0.1:8080 (ARGS: e.g. --port 9000 --fault 'disconnect-after=20; first-attempts=1')
+web: $(STAMP)
+	$(BIN)/streamkit web $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check streamkit tests bench

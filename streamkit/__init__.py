@@ -36,6 +36,7 @@ from streamkit.errors import (
     ToolCallError,
     TransportError,
 )
+from streamkit.event_source import ReconnectPolicy, sse_source
 from streamkit.events import (
     Finish,
     ReasoningDelta,
@@ -56,7 +57,7 @@ from streamkit.operators.final_message import to_message
 from streamkit.operators.retry import RetryPolicy
 from streamkit.server import EmbeddedServer
 from streamkit.sinks import collect_message, print_stream
-from streamkit.transport import Timeouts, sse_source
+from streamkit.transport import Timeouts
 
 try:
     __version__ = _metadata.version("streamkit")
@@ -75,6 +76,7 @@ __all__ = [
     "ProtocolError",
     "RateLimitError",
     "ReasoningDelta",
+    "ReconnectPolicy",
     "RefusalDelta",
     "RetryExhaustedError",
     "RetryPolicy",

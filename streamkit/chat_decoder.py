@@ -18,7 +18,8 @@ both decode through it, so a saved body or a relayed one decodes exactly as the 
 Rules that hold whatever the split of the bytes:
 
 - Events come out in order, each once, as soon as the bytes that complete it are fed.
-- Everything after the format's end marker (``data: [DONE]``, ``message_stop``) is ignored:
+- Everything after the format's end marker (``data: [DONE]``, ``message_stop``,
+  ``response.completed``, Gemini's last ``finishReason``) is ignored:
   ``finished`` turns true and later bytes decode to nothing, in the same read or a later one.
 - A malformed event stops decoding. ``feed`` returns the events before it; the error is raised
   by the next call of ``feed``, ``check`` or ``close``, so nothing decoded is lost and nothing
@@ -28,7 +29,7 @@ Rules that hold whatever the split of the bytes:
 from __future__ import annotations
 
 from streamkit.errors import ConnectionLostError
-from streamkit.events import ContentEvent, StreamStart, Usage
+from streamkit.events import BlockStart, ContentEvent, ProviderData, StreamStart, Usage
 from streamkit.formats import FormatName, WireFormat, get_format
 from streamkit.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
 
@@ -38,17 +39,19 @@ __all__ = ["ChatDecoder", "is_content"]
 def is_content(event: ContentEvent) -> bool:
     """Whether ``event`` is part of the answer itself, for the first-token deadline.
 
-    The answer's opening (``StreamStart``) and usage reports come before any token and do not
-    count; keep-alives and pings never become events at all.
+    The answer's opening (``StreamStart``), a content block's opening (``BlockStart``: OpenAI's
+    role chunk says ``content: ""``), usage reports and other provider data come before any
+    token and do not count; keep-alives and pings never become events at all.
     """
-    return not isinstance(event, (StreamStart, Usage))
+    return not isinstance(event, (StreamStart, BlockStart, Usage, ProviderData))
 
 
 class ChatDecoder:
     """Decodes one streamed chat response body; one instance per body.
 
     Args:
-        format: the body's wire format: ``"openai"``, ``"anthropic"`` or a ``WireFormat``.
+        format: the body's wire format: a ``FormatName`` (``"openai"``, ``"anthropic"``,
+            ``"responses"``, ``"gemini"``) or a ``WireFormat``.
         max_event_bytes: the largest SSE event accepted; a larger one is a ``ProtocolError``.
 
     Raises:

@@ -2,8 +2,8 @@
 embedded LLM server.
 
 Without ``--base-url``, ``chat`` starts the embedded server in-process, so it runs with no network
-and no key. With ``--base-url`` the key comes from ``STREAMKIT_API_KEY``, else ``OPENAI_API_KEY`` or
-``ANTHROPIC_API_KEY`` by format.
+and no key. With ``--base-url`` the key comes from ``STREAMKIT_API_KEY``, else ``OPENAI_API_KEY``,
+``ANTHROPIC_API_KEY`` or ``GEMINI_API_KEY`` by format.
 
 Exit codes: 0 success, 1 the stream failed (HTTP error, timeout, lost connection, bad stream),
 2 bad arguments, 130 interrupted. Failures print one line, ``streamkit: error: ...``, no traceback.
@@ -28,19 +28,24 @@ from streamkit.events import Retrying, StreamEvent
 from streamkit.formats import get_format
 from streamkit.operators.retry import DEFAULT_RESUME, RESUME_MODES, RetryPolicy
 from streamkit.record import Recorder
-from streamkit.server import FAULT_HEADER, EmbeddedServer, parse_faults
+from streamkit.server import FAULT_HEADER, EmbeddedServer, ServerLimits, parse_faults
 from streamkit.sinks import collect_message, print_stream
 from streamkit.transport import Timeouts
+from streamkit.web.command import add_web_command
 
 __all__ = ["build_parser", "main", "request_body", "resolve_api_key"]
 
 DEFAULT_MODELS: Final[Mapping[str, str]] = {
     "openai": "gpt-4o-mini",
     "anthropic": "claude-sonnet-4-5",
+    "responses": "gpt-4o-mini",
+    "gemini": "gemini-2.5-flash",
 }
 KEY_VARIABLES: Final[Mapping[str, str]] = {
     "openai": "OPENAI_API_KEY",
     "anthropic": "ANTHROPIC_API_KEY",
+    "responses": "OPENAI_API_KEY",
+    "gemini": "GEMINI_API_KEY",
 }
 #: Tokens per second of the embedded server under ``chat``: a realistic pace to watch.
 DEMO_RATE: Final = 60.0
@@ -70,6 +75,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--api-key-env", metavar="VAR", help="require the key in this variable")
     serve.add_argument("--fault", default="", help="default fault spec, e.g. 'disconnect-after=5'")
+    limits = ServerLimits()
+    serve.add_argument(
+        "--header-timeout",
+        type=_positive,
+        default=limits.header_timeout,
+        metavar="S",
+        help=f"close a client slower with its headers (default {limits.header_timeout:g})",
+    )
+    serve.add_argument(
+        "--keepalive-timeout",
+        type=_positive,
+        default=limits.keepalive_timeout,
+        metavar="S",
+        help=f"close an idle connection after S seconds (default {limits.keepalive_timeout:g})",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=limits.max_connections,
+        metavar="N",
+        help=f"serve at most N connections at once (default {limits.max_connections})",
+    )
 
     chat = commands.add_parser("chat", help="stream one answer to the terminal")
     chat.add_argument("prompt", help="the user message; '-' reads it from stdin")
@@ -94,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--max-attempts", type=_positive_int, default=5)
     chat.add_argument("--connect-timeout", type=_positive, default=10.0, metavar="S")
     chat.add_argument("--first-token-timeout", type=_positive, default=60.0, metavar="S")
+    chat.add_argument(
+        "--content-idle-timeout", type=_positive, default=Timeouts().content_idle, metavar="S"
+    )
     chat.add_argument("--idle-timeout", type=_positive, default=30.0, metavar="S")
     chat.add_argument("--total-timeout", type=_positive, default=None, metavar="S")
     chat.add_argument(
@@ -103,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the final message as JSON instead of text"
     )
     chat.add_argument("--record", metavar="PATH", help="record the raw stream for replay")
+    add_web_command(commands)
     return parser
 
 
@@ -113,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return asyncio.run(_serve(args))
+        if args.command == "web":
+            return int(args.run(args))
         return asyncio.run(_chat(args, sys.stdout, sys.stderr))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -157,6 +190,7 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     timeouts = Timeouts(
         connect=args.connect_timeout,
         first_token=args.first_token_timeout,
+        content_idle=args.content_idle_timeout,
         idle=args.idle_timeout,
         total=args.total_timeout,
     )
@@ -236,7 +270,14 @@ async def _serve(args: argparse.Namespace) -> int:
             raise _UsageError(str(error)) from None
     try:
         server = EmbeddedServer(
-            host=args.host, port=args.port, api_key=api_key, faults=args.fault, rate=args.rate
+            host=args.host,
+            port=args.port,
+            api_key=api_key,
+            faults=args.fault,
+            rate=args.rate,
+            header_timeout=args.header_timeout,
+            keepalive_timeout=args.keepalive_timeout,
+            max_connections=args.max_connections,
         )
     except ValueError as error:  # a host that is not loopback
         raise _UsageError(str(error)) from None

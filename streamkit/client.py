@@ -56,9 +56,9 @@ class ChatEndpoint:
 
     Args:
         base_url: the server's root, e.g. ``https://api.openai.com`` or ``http://127.0.0.1:8000``;
-            a trailing ``/v1`` is accepted too.
-        format: ``"openai"``, ``"anthropic"``, or a ``WireFormat``; ``wire_format`` is the
-            resolved one.
+            a trailing ``/v1`` (``/v1beta``) is accepted too.
+        format: ``"openai"``, ``"anthropic"``, ``"responses"``, ``"gemini"``, or a
+            ``WireFormat``; ``wire_format`` is the resolved one.
         api_key: sent as the format's credential header.
         headers: extra request headers.
         session: an ``aiohttp.ClientSession`` to reuse (its owner closes it); by default each
@@ -108,10 +108,19 @@ class ChatEndpoint:
 
     @property
     def url(self) -> str:
-        """The endpoint's full URL."""
-        root = self.base_url.rstrip("/")
-        root = root.removesuffix("/v1")
-        return root + self.wire_format.path
+        """The endpoint's full URL; a template where the path names the model (Gemini)."""
+        return self._root() + self.wire_format.path
+
+    def url_for(self, body: Mapping[str, Any]) -> str:
+        """The full URL a request with ``body`` goes to (Gemini's names the body's model).
+
+        Raises:
+            ValueError: the body lacks what the format's path needs.
+        """
+        return self._root() + self.wire_format.url_path(body)
+
+    def _root(self) -> str:
+        return self.base_url.rstrip("/").removesuffix("/v1").removesuffix("/v1beta")
 
     def stream(
         self,
@@ -143,7 +152,8 @@ class ChatEndpoint:
 
         Raises:
             TypeError: ``retry`` is not a ``RetryPolicy``, or ``tap`` is not callable.
-            ValueError: ``resume`` is not one of the three modes.
+            ValueError: ``resume`` is not one of the three modes, or ``body`` lacks what the
+                format's URL needs (Gemini: ``model``).
         """
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(
@@ -156,9 +166,10 @@ class ChatEndpoint:
             )
         resume = check_resume(resume)
         fmt = self.wire_format
+        url = self.url_for(body)
         if isinstance(tap, StreamRecorder):
             tap.describe(format=fmt.name, request=body, resume=resume if retry else "none")
-        events = self._attempt(fmt.stream_body(body), tap)
+        events = self._attempt(url, fmt.stream_body(body), tap)
         if retry is None:
             return events
         return events.pipe(
@@ -166,15 +177,17 @@ class ChatEndpoint:
                 retry,
                 resume=resume,
                 continuation=lambda partial: self._attempt(
-                    fmt.continuation_body(body, partial), tap
+                    url, fmt.continuation_body(body, partial), tap
                 ),
                 carried=fmt.continuation_prefix,
             )
         )
 
-    def _attempt(self, body: Mapping[str, Any], tap: ByteTap | None) -> Observable[StreamEvent]:
+    def _attempt(
+        self, url: str, body: Mapping[str, Any], tap: ByteTap | None
+    ) -> Observable[StreamEvent]:
         return chat_attempt(
-            self.url,
+            url,
             body,
             format=self.wire_format,
             api_key=self.api_key,

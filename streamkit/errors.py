@@ -14,7 +14,8 @@ Every error streamkit raises or sends down a pipeline is one of these::
     ├── TransportError                    connect failure
     │   ├── ConnectionLostError           the stream ended or broke before its end marker
     │   └── StreamTimeoutError (also TimeoutError)
-    │                                     .phase: connect | first_token | idle | total
+    │                                     .phase: connect | first_token | content_idle
+    │                                             | idle | total
     ├── RetryExhaustedError               .causes: every failure, in order
     └── RecordedError                     .type_name: an error read back from a recording,
                                           its class name and message only
@@ -26,10 +27,7 @@ caught, with ``raise ... from exc``. No message or repr ever contains an API key
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from collections.abc import Sequence
 from typing import Any, Literal
 
 __all__ = [
@@ -49,7 +47,7 @@ __all__ = [
     "TransportError",
 ]
 
-TimeoutPhase = Literal["connect", "first_token", "idle", "total"]
+TimeoutPhase = Literal["connect", "first_token", "content_idle", "idle", "total"]
 
 #: HTTP statuses worth retrying: request timeout, conflict, rate limit, transient server errors.
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
@@ -124,7 +122,9 @@ class APIStatusError(StreamkitError):
         retry_after: float | None = None,
         in_stream: bool = False,
     ) -> None:
-        super().__init__(f"{status} {error_type or 'error'}: {message}")
+        # One line, whatever the provider wrote: logs and the CLI show it as one record.
+        # ``.message`` keeps the provider's text whole.
+        super().__init__(f"{status} {error_type or 'error'}: {' '.join(message.split())}")
         self.status = status
         self.error_type = error_type
         self.message = message
@@ -198,7 +198,9 @@ class StreamTimeoutError(TransportError, TimeoutError):
 
     Attributes:
         phase: which deadline: ``connect`` (connection and response headers), ``first_token``
-            (first content event), ``idle`` (time between any two received bytes) or ``total``.
+            (first content event), ``content_idle`` (time between two content events, which
+            keep-alives do not reset), ``idle`` (time between any two received bytes) or
+            ``total``.
         seconds: the deadline that passed.
     """
 
@@ -233,33 +235,3 @@ class RecordedError(StreamkitError):
 
     def __repr__(self) -> str:
         return f"RecordedError({self.type_name!r}, {str(self)!r})"
-
-
-def retry_after_seconds(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
-    """Read ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date) from response headers.
-
-    A date is turned into seconds from ``now`` (default: the current UTC time); one in the past
-    gives 0. A value that is neither, negative or not finite is ignored.
-    """
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) * scale
-        except ValueError:
-            seconds = _seconds_until(value, now) if scale == 1.0 else math.nan
-        if math.isfinite(seconds) and seconds >= 0:
-            return seconds
-    return None
-
-
-def _seconds_until(http_date: str, now: datetime | None) -> float:
-    """Seconds from ``now`` to an HTTP date (at least 0), or NaN when it is not a date."""
-    try:
-        when = parsedate_to_datetime(http_date)
-    except (TypeError, ValueError, IndexError):
-        return math.nan
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

@@ -19,7 +19,12 @@ from typing import Any, Final, Literal, Union, get_args, get_origin, get_type_hi
 
 from streamkit.errors import ProtocolError, RecordedError, truncate
 from streamkit.events import (
+    BlockDelta,
+    BlockStart,
+    Citation,
     Finish,
+    Logprobs,
+    ProviderData,
     ReasoningDelta,
     RefusalDelta,
     Retrying,
@@ -32,7 +37,15 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
-from streamkit.message import Choice, Message, ReasoningBlock
+from streamkit.message import (
+    Choice,
+    ContentBlock,
+    Message,
+    OtherBlock,
+    ReasoningBlock,
+    TextBlock,
+    TokenLogprobs,
+)
 
 __all__ = [
     "RecordedError",
@@ -56,6 +69,11 @@ _EVENT_TYPES: Final[dict[str, type[StreamEvent]]] = {
         Finish,
         Retrying,
         Rewind,
+        BlockStart,
+        BlockDelta,
+        Citation,
+        Logprobs,
+        ProviderData,
     )
 }
 
@@ -114,6 +132,8 @@ def event_from_dict(record: Mapping[str, Any]) -> StreamEvent:
             )
         if hint is float and isinstance(value, int):
             values[name] = float(value)
+        if isinstance(value, list) and _is_tuple_hint(hint):
+            values[name] = tuple(value)  # JSON has arrays only
     try:
         return cls(**values)
     except TypeError as exc:
@@ -140,6 +160,15 @@ def _conforms(value: Any, hint: Any) -> bool:
     return True
 
 
+def _is_tuple_hint(hint: Any) -> bool:
+    """Whether a field's type is a tuple (or a tuple or None)."""
+    if get_origin(hint) is tuple:
+        return True
+    if get_origin(hint) in (Union, types.UnionType):
+        return any(get_origin(option) is tuple for option in get_args(hint))
+    return False
+
+
 def _describe(hint: Any) -> str:
     """A field type in words: ``str``, ``int or None``, ``one of 'stop', 'length'``."""
     origin = get_origin(hint)
@@ -163,10 +192,58 @@ def message_to_dict(message: Message) -> dict[str, Any]:
         "model": message.model,
         "role": message.role,
         "choices": [_choice_to_dict(choice) for choice in message.choices],
-        "usage": None
-        if usage is None
-        else {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+        "usage": None if usage is None else _usage_to_dict(usage),
+        "created": message.created,
+        "system_fingerprint": message.system_fingerprint,
+        "service_tier": message.service_tier,
+        "provider_data": [{"kind": d.kind, "data": d.data} for d in message.provider_data],
     }
+
+
+def _usage_to_dict(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cached_input_tokens": usage.cached_input_tokens,
+        "cache_creation_input_tokens": usage.cache_creation_input_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "details": usage.details,
+    }
+
+
+def _call_to_dict(call: ToolCall) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "name": call.name,
+        "arguments": call.arguments,
+        "raw_arguments": call.raw_arguments,
+        "index": call.index,
+        "valid": call.valid,
+    }
+
+
+def _reasoning_to_dict(block: ReasoningBlock) -> dict[str, Any]:
+    return {
+        "index": block.index,
+        "kind": block.kind,
+        "text": block.text,
+        "signature": block.signature,
+    }
+
+
+def _block_to_dict(block: ContentBlock) -> dict[str, Any]:
+    if isinstance(block, TextBlock):
+        return {
+            "block": "text",
+            "index": block.index,
+            "text": block.text,
+            "citations": list(block.citations),
+        }
+    if isinstance(block, ReasoningBlock):
+        return {"block": "reasoning", **_reasoning_to_dict(block)}
+    if isinstance(block, ToolCall):
+        return {"block": "tool_call", **_call_to_dict(block)}
+    return {"block": "other", "index": block.index, "kind": block.kind, "data": block.data}
 
 
 def _choice_to_dict(choice: Choice) -> dict[str, Any]:
@@ -175,24 +252,27 @@ def _choice_to_dict(choice: Choice) -> dict[str, Any]:
         "text": choice.text,
         "reasoning": choice.reasoning,
         "refusal": choice.refusal,
-        "tool_calls": [
-            {
-                "id": call.id,
-                "name": call.name,
-                "arguments": call.arguments,
-                "raw_arguments": call.raw_arguments,
-                "index": call.index,
-                "valid": call.valid,
-            }
-            for call in choice.tool_calls
-        ],
+        "tool_calls": [_call_to_dict(call) for call in choice.tool_calls],
         "finish_reason": choice.finish_reason,
         "raw_finish_reason": choice.raw_finish_reason,
-        "reasoning_blocks": [
-            {"index": b.index, "kind": b.kind, "text": b.text, "signature": b.signature}
-            for b in choice.reasoning_blocks
-        ],
+        "reasoning_blocks": [_reasoning_to_dict(b) for b in choice.reasoning_blocks],
+        "content": [_block_to_dict(block) for block in choice.content],
+        "logprobs": None
+        if choice.logprobs is None
+        else {
+            "content": _list_or_none(choice.logprobs.content),
+            "refusal": _list_or_none(choice.logprobs.refusal),
+        },
+        "stop_sequence": choice.stop_sequence,
     }
+
+
+def _list_or_none(items: tuple[Any, ...] | None) -> list[Any] | None:
+    return None if items is None else list(items)
+
+
+def _tuple_or_none(items: Any) -> tuple[Any, ...] | None:
+    return None if items is None else tuple(items)
 
 
 def message_from_dict(record: Mapping[str, Any]) -> Message:
@@ -209,13 +289,34 @@ def message_from_dict(record: Mapping[str, Any]) -> Message:
             role=record.get("role", "assistant"),
             choices=tuple(_choice_from_dict(choice) for choice in record.get("choices", ())),
             usage=None if usage is None else Usage(**usage),
+            created=record.get("created"),
+            system_fingerprint=record.get("system_fingerprint"),
+            service_tier=record.get("service_tier"),
+            provider_data=tuple(
+                ProviderData(item["kind"], item["data"]) for item in record.get("provider_data", ())
+            ),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ProtocolError(f"bad message record: {exc!r}") from exc
 
 
+def _block_from_dict(record: Mapping[str, Any], choice: int) -> ContentBlock:
+    fields = {key: value for key, value in record.items() if key != "block"}
+    kind = record["block"]
+    if kind == "text":
+        return TextBlock(fields["index"], fields["text"], tuple(fields.get("citations", ())))
+    if kind == "reasoning":
+        return ReasoningBlock(**fields)
+    if kind == "tool_call":
+        return ToolCall(**fields, choice=choice)
+    if kind == "other":
+        return OtherBlock(**fields)
+    raise ProtocolError(f"bad message record: a content block of kind {truncate(repr(kind))}")
+
+
 def _choice_from_dict(record: Mapping[str, Any]) -> Choice:
     index = record["index"]
+    logprobs = record.get("logprobs")
     return Choice(
         index=index,
         text=record.get("text", ""),
@@ -227,4 +328,11 @@ def _choice_from_dict(record: Mapping[str, Any]) -> Choice:
         reasoning_blocks=tuple(
             ReasoningBlock(**block) for block in record.get("reasoning_blocks", ())
         ),
+        content=tuple(_block_from_dict(block, index) for block in record.get("content", ())),
+        logprobs=None
+        if logprobs is None
+        else TokenLogprobs(
+            _tuple_or_none(logprobs.get("content")), _tuple_or_none(logprobs.get("refusal"))
+        ),
+        stop_sequence=record.get("stop_sequence"),
     )

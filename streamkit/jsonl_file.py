@@ -2,10 +2,17 @@
 
 Every record is written with a single unbuffered write of its bytes, newline included, to a file
 opened for appending, so a crash can only tear the last line. ``read_jsonl`` skips a torn last
-line; a bad line anywhere else is corruption and raises ``JSONLError``. The next run that appends
-to the file mends a torn last line first: the fragment of a record that was never completely
-written is cut off (a last line that is a whole object and only lacks its newline gets one), so
-the file stays readable across crashes.
+line; a bad line anywhere else is corruption and raises ``JSONLError``. An append mends a torn
+last line first: the fragment of a record that was never completely written is cut off (a last
+line that is a whole object and only lacks its newline gets one), so the file stays readable
+across crashes.
+
+Several processes and threads may append to one file at once. Each append (the mend and the
+write) holds an exclusive ``fcntl.flock`` on the file, and a thread lock in the appender: a
+torn-looking tail is then only ever a writer that died mid-write, never another writer's record
+still being written, so mending never cuts off a record in progress. A reader needs no lock: it
+may see a record in progress as a torn last line, which it skips. (Without ``fcntl``, on Windows,
+appends from one process are still safe; from several they are not.)
 
 This is a file primitive and knows nothing of events: records are plain mappings (see
 ``streamkit.json_codec`` for events and messages). ``JSONLAppender`` keeps one file open for
@@ -14,13 +21,19 @@ many appends; ``append_jsonl`` opens, appends one record and closes.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO, Final, TypeAlias
 
 import orjson
 
 from streamkit.errors import ProtocolError
+
+if sys.platform != "win32":
+    import fcntl
 
 __all__ = ["JSONLAppender", "JSONLError", "StrPath", "append_jsonl", "read_jsonl"]
 
@@ -45,9 +58,10 @@ class JSONLError(ProtocolError):
 class JSONLAppender:
     """A JSON Lines file opened, on the first write, for appending whole records crash-safely.
 
-    The file is opened (and a torn last line mended) only when the first record is written, so
-    an appender that never writes leaves no file behind. Each ``write`` is one unbuffered
-    append of the record's line. ``close`` is idempotent; writing after it raises.
+    The file is opened only when the first record is written, so an appender that never writes
+    leaves no file behind. Each ``write`` mends a torn last line and appends the record's line
+    with one unbuffered write, under the file's exclusive lock; one appender may be shared by
+    threads. ``close`` is idempotent; writing after it raises.
 
     Example:
         >>> appender = JSONLAppender("events.jsonl")  # doctest: +SKIP
@@ -62,6 +76,7 @@ class JSONLAppender:
         self._path = path
         self._file: BinaryIO | None = None
         self._closed = False
+        self._lock = threading.Lock()  # flock does not order threads sharing one descriptor
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append ``record`` as one line, opening the file on the first call.
@@ -72,22 +87,40 @@ class JSONLAppender:
             OSError: the file cannot be opened or written.
         """
         data = orjson.dumps(dict(record), option=orjson.OPT_APPEND_NEWLINE)
-        if self._closed:
-            raise ValueError(f"{os.fspath(self._path)!r} is closed")
-        if self._file is None:
-            self._file = open(self._path, "a+b", buffering=0)  # closed in close()
-            _mend_torn_tail(self._file)
-        view = memoryview(data)
-        while view:  # an unbuffered write may, rarely, take only part of the bytes
-            written = self._file.write(view)
-            view = view[written or 0 :]
+        with self._lock:
+            if self._closed:
+                raise ValueError(f"{os.fspath(self._path)!r} is closed")
+            if self._file is None:
+                self._file = open(self._path, "a+b", buffering=0)  # closed in close()
+            with _exclusive(self._file):
+                # Under the lock no other writer is mid-record, so a torn tail is a dead
+                # writer's fragment; checked at every append, since one may die at any time.
+                _mend_torn_tail(self._file)
+                view = memoryview(data)
+                while view:  # an unbuffered write may, rarely, take only part of the bytes
+                    written = self._file.write(view)
+                    view = view[written or 0 :]
 
     def close(self) -> None:
         """Close the file if it was opened; later writes raise. Safe to call again."""
-        self._closed = True
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        with self._lock:
+            self._closed = True
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+@contextlib.contextmanager
+def _exclusive(file: BinaryIO) -> Iterator[None]:
+    """Hold an exclusive lock on ``file`` against every other appender, in any process."""
+    if sys.platform == "win32":
+        yield
+        return
+    fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(file.fileno(), fcntl.LOCK_UN)
 
 
 _TAIL_BLOCK: Final = 64 * 1024

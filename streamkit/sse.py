@@ -65,6 +65,7 @@ class SSEDecoder:
         "_max_event_bytes",
         "_pending_parts",
         "_pending_size",
+        "_reconnection_time",
         "_retry",
         "_skip_lf",
         "comments",
@@ -84,6 +85,7 @@ class SSEDecoder:
         self._event_type = ""
         self._last_id: str | None = None
         self._retry: int | None = None
+        self._reconnection_time: int | None = None
         self._event_bytes = 0
         #: Comment lines seen so far (keep-alives); they never become events.
         self.comments = 0
@@ -181,6 +183,15 @@ class SSEDecoder:
             self._too_large()
         return events
 
+    @property
+    def reconnection_time(self) -> int | None:
+        """The stream's reconnection time in milliseconds: the last ``retry`` field seen, or None.
+
+        Stream state, as the standard has it: a ``retry`` field sets it at once, whether or not
+        its block dispatches an event (a block of only ``retry: 5000`` does not).
+        """
+        return self._reconnection_time
+
     def close(self) -> None:
         """End the stream: an event not terminated by a blank line is discarded."""
         self._closed = True
@@ -205,6 +216,7 @@ class SSEDecoder:
         elif name == "retry":
             if value.isascii() and value.isdigit():
                 self._retry = int(value)
+                self._reconnection_time = self._retry
         # any other field is ignored, as the standard says
 
     def _dispatch(self, events: list[SSEEvent]) -> None:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from streamkit.errors import ToolCallError, truncate
 from streamkit.events import ToolCall
+from streamkit.exact_json import JSONDecodeError, loads
 
 __all__ = ["parse_arguments", "validate_tool_call"]
 
@@ -19,13 +18,14 @@ __all__ = ["parse_arguments", "validate_tool_call"]
 def parse_arguments(text: str) -> tuple[bool, Any]:
     """Parse a complete call's JSON arguments: ``(True, value)``, or ``(False, None)`` if invalid.
 
-    Empty (or all-whitespace) text is ``{}``: a tool called without arguments.
+    Empty (or all-whitespace) text is ``{}``: a tool called without arguments. Parsing is exact
+    (``streamkit.exact_json``): an integer beyond 64 bits stays an ``int``.
     """
     if not text.strip():
         return True, {}
     try:
-        return True, orjson.loads(text)
-    except orjson.JSONDecodeError:
+        return True, loads(text)
+    except JSONDecodeError:
         return False, None
 
 
@@ -43,8 +43,8 @@ def validate_tool_call(call: ToolCall) -> ToolCall:
     intro = f"tool call {call.name!r} (id {call.id!r}): arguments are not valid JSON"
     snippet = truncate(call.raw_arguments)
     try:
-        orjson.loads(call.raw_arguments)
-    except orjson.JSONDecodeError as exc:
+        loads(call.raw_arguments)
+    except JSONDecodeError as exc:
         raise ToolCallError(
             f"{intro} ({exc}): {snippet!r}",
             name=call.name,

@@ -1,16 +1,23 @@
 """The HTTP transport: one request whose streamed answer becomes a cold observable.
 
-This is the only module that speaks HTTP, and it makes one attempt: retry, resume and every
-other policy belong to the client (``streamkit.client``), which composes them over
-``chat_attempt``. ``chat_attempt`` POSTs a chat request and emits the events a ``ChatDecoder``
-makes of the body; ``sse_source`` does the same for any SSE endpoint and emits raw ``SSEEvent``
-values. Each subscription makes one request; disposing it cancels the request and closes the
-connection.
+This is the only module that speaks HTTP, and it makes one attempt: retry, resume, reconnection
+and every other policy belong to the composition layer (``streamkit.client``,
+``streamkit.event_source``), which composes them over ``chat_attempt`` and ``sse_attempt``.
+``chat_attempt`` POSTs a chat request and emits the events a ``ChatDecoder`` makes of the body;
+``sse_attempt`` does the same for any SSE endpoint and emits raw ``SSEEvent`` values. Each
+subscription makes one request; disposing it cancels the request and closes the connection.
 
-Four deadlines bound every wait (``Timeouts``): ``connect`` (connection and response headers),
-``first_token`` (the first content event; keep-alives and pings don't count), ``idle`` (between
-any two reads: keep-alives do count) and ``total``. Each raises ``StreamTimeoutError`` with its
-``phase``. aiohttp and asyncio errors are translated here, once, into streamkit errors.
+Five deadlines bound every wait (``Timeouts``): ``connect`` (connection and response headers),
+``first_token`` (the first content event; keep-alives and pings don't count), ``content_idle``
+(between two content events: keep-alives and a trickle of bytes that completes no event don't
+count), ``idle`` (between any two reads: keep-alives do count) and ``total``. Each raises
+``StreamTimeoutError`` with its ``phase``. aiohttp and asyncio errors are translated here, once,
+into streamkit errors.
+
+Every byte of a response, error bodies included, passes through one ``Redactor``
+(``streamkit.redaction``) before the decoder, the tap or an error message sees it: the secrets the
+request carried (the API key, every credential header's value, credential query parameters) are
+blanked out, so no later layer can quote them.
 """
 
 from __future__ import annotations
@@ -18,34 +25,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
+from aiohttp.http_exceptions import ContentEncodingError
 from multidict import CIMultiDict
 from reactivex import Observable
 
-from streamkit._credentials import is_credential_name
 from streamkit.bridge import from_async_batches
 from streamkit.chat_decoder import ChatDecoder, is_content
 from streamkit.errors import (
     APIStatusError,
     ConnectionLostError,
     ProtocolError,
+    StreamkitError,
     StreamTimeoutError,
     TimeoutPhase,
     TransportError,
-    retry_after_seconds,
     truncate,
 )
 from streamkit.events import StreamEvent
 from streamkit.formats import WireFormat
+from streamkit.http_headers import retry_after_seconds
+from streamkit.redaction import Redactor, request_secrets
 from streamkit.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 
-__all__ = ["ByteTap", "Timeouts", "chat_attempt", "safe_url", "sse_source"]
+__all__ = ["ByteTap", "Timeouts", "chat_attempt", "safe_url", "sse_attempt"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -66,17 +75,21 @@ class Timeouts:
     Attributes:
         connect: to connect and receive the response headers.
         first_token: from the request's start to its first content event.
+        content_idle: between two content events, after the first. Keep-alive comments, pings
+            and bytes that complete no event do not reset it, so it bounds a stream that sends
+            one token and then only keep-alives, or trickles a byte at a time.
         idle: between any two reads of the body (keep-alive comments and pings count).
         total: for the whole request.
     """
 
     connect: float | None = 10.0
     first_token: float | None = 60.0
+    content_idle: float | None = 120.0
     idle: float | None = 30.0
     total: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("connect", "first_token", "idle", "total"):
+        for name in ("connect", "first_token", "content_idle", "idle", "total"):
             value = getattr(self, name)
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int | float)
@@ -98,6 +111,8 @@ class _Request:
     timeouts: Timeouts
     tap: ByteTap | None = field(default=None, repr=False)
     method: str = "POST"
+    #: What the request carries that no output may show (see ``streamkit.redaction``).
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 class _BodyDecoder(Protocol[T_co]):
@@ -128,32 +143,39 @@ async def _stream(
     timeouts = request.timeouts
     loop = asyncio.get_running_loop()
     started = loop.time()
+    redactor = Redactor(request.secrets)
     async with contextlib.AsyncExitStack() as stack:
         session = request.session
         if session is None:
             session = await stack.enter_async_context(aiohttp.ClientSession())
-        response = await _connect(stack, session, request, started)
+        response = await _connect(stack, session, request, started, redactor)
+        content = _RedactedBody(response.content, redactor)
         if response.status >= 300:
-            body = await _read_error_body(response, timeouts, started)
-            raise error_for_status(response.status, body, response.headers)
+            body = await _read_error_body(content, timeouts, started)
+            raise error_for_status(
+                response.status, body, _redacted_headers(response.headers, redactor)
+            )
         if response.content_type != "text/event-stream":
-            body = await _read_error_body(response, timeouts, started)
+            body = await _read_error_body(content, timeouts, started)
             raise ProtocolError(
-                f"expected a text/event-stream response, got {response.content_type!r} "
+                f"expected a text/event-stream response, got "
+                f"{redactor.redact_text(response.content_type)!r} "
                 f"(status {response.status}); did the request ask for a stream? "
                 f"body: {truncate(body.decode('utf-8', errors='replace'))!r}"
             )
         if request.tap is not None:
             request.tap(b"", time.monotonic())
 
-        got_content = False
+        last_content: float | None = None  # loop time of the last content event
         while True:
-            phase, deadline = _next_deadline(timeouts, started, loop.time(), got_content)
+            phase, deadline = _next_deadline(timeouts, started, loop.time(), last_content)
             try:
                 async with asyncio.timeout_at(deadline):
-                    chunk = await response.content.read(_READ_SIZE)
+                    chunk = await content.read(_READ_SIZE)
             except TimeoutError as exc:
                 raise StreamTimeoutError(phase, _seconds(timeouts, phase)) from exc
+            except aiohttp.ClientPayloadError as exc:
+                raise _payload_error(exc) from exc
             except aiohttp.ClientError as exc:
                 raise ConnectionLostError(
                     f"the connection broke mid-stream ({type(exc).__name__})"
@@ -165,7 +187,8 @@ async def _stream(
                 request.tap(chunk, received_at)
             items = list(decoder.feed(chunk, received_at))
             if items:
-                got_content = got_content or any(map(is_content, items))
+                if any(map(is_content, items)):
+                    last_content = loop.time()
                 yield items
             decoder.check()  # a malformed event after those: fail now, not at the next read
             if decoder.finished:
@@ -178,6 +201,7 @@ async def _connect(
     session: aiohttp.ClientSession,
     request: _Request,
     started: float,
+    redactor: Redactor,
 ) -> aiohttp.ClientResponse:
     timeouts = request.timeouts
     limit = min(
@@ -205,13 +229,78 @@ async def _connect(
             )
     except TimeoutError as exc:
         raise StreamTimeoutError(phase, _seconds(timeouts, phase)) from exc
+    except aiohttp.ClientResponseError as exc:
+        # The server answered, but with a head aiohttp cannot read (a Content-Encoding it
+        # cannot decode, a malformed status line): asking again would get the same answer.
+        unreadable = exc.message
     except aiohttp.ClientError as exc:
-        raise TransportError(f"cannot reach {safe_url(request.url)}: {exc}") from exc
+        raise TransportError(
+            f"cannot reach {safe_url(request.url)}: {redactor.redact_text(str(exc))}"
+        ) from exc
+    # Raised out here, chained to nothing: the aiohttp error's request_info holds the request's
+    # headers, credentials included, and would show them in its repr.
+    raise ProtocolError(
+        f"{safe_url(request.url)} answered with a response streamkit cannot read: "
+        f"{redactor.redact_text(unreadable)}{_encoding_hint(unreadable)}"
+    )
 
 
-async def _read_error_body(
-    response: aiohttp.ClientResponse, timeouts: Timeouts, started: float
-) -> bytes:
+def _encoding_hint(message: str) -> str:
+    if "content-encoding" not in message.lower():
+        return ""
+    # aiohttp advertises in Accept-Encoding only what it can decode, so this server sent an
+    # encoding it was not asked for.
+    return " (the request did not offer that encoding in Accept-Encoding)"
+
+
+def _payload_error(exc: aiohttp.ClientPayloadError) -> StreamkitError:
+    """A body aiohttp could not read: undecodable content is a protocol error, not a lost line."""
+    if isinstance(exc.__cause__, ContentEncodingError):
+        return ProtocolError(
+            "the response body cannot be decoded by its Content-Encoding "
+            f"({type(exc.__cause__).__name__})"
+        )
+    return ConnectionLostError(f"the connection broke mid-stream ({type(exc).__name__})")
+
+
+def _redacted_headers(headers: Mapping[str, str], redactor: Redactor) -> CIMultiDict[str]:
+    clean: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        clean.add(name, redactor.redact_text(value))
+    return clean
+
+
+class _RedactedBody:
+    """A response body read through the request's ``Redactor``: the one door every byte uses.
+
+    Reads keep the reader's meaning: an empty result is the end of the body, reached only after
+    the bytes the redactor held back (a possible secret's start) have come out.
+    """
+
+    def __init__(self, content: aiohttp.StreamReader, redactor: Redactor) -> None:
+        self._content = content
+        self._redactor = redactor
+        self._ended = False
+
+    async def readany(self) -> bytes:
+        return await self._read(self._content.readany)
+
+    async def read(self, limit: int) -> bytes:
+        return await self._read(lambda: self._content.read(limit))
+
+    async def _read(self, read: Callable[[], Awaitable[bytes]]) -> bytes:
+        while not self._ended:
+            chunk = await read()
+            if not chunk:
+                self._ended = True
+                return self._redactor.flush()
+            out = self._redactor.feed(chunk)
+            if out:
+                return out
+        return b""
+
+
+async def _read_error_body(content: _RedactedBody, timeouts: Timeouts, started: float) -> bytes:
     """The body of a response that is not a stream, up to ``_MAX_ERROR_BODY`` bytes.
 
     Bounded by the idle and total deadlines (``_ERROR_BODY_WAIT`` when neither is set); what
@@ -227,7 +316,7 @@ async def _read_error_body(
     with contextlib.suppress(TimeoutError, aiohttp.ClientError):
         async with asyncio.timeout_at(min(deadlines)):
             while size < _MAX_ERROR_BODY:
-                chunk = await response.content.read(_MAX_ERROR_BODY - size)
+                chunk = await content.read(_MAX_ERROR_BODY - size)
                 if not chunk:
                     break
                 parts.append(chunk)
@@ -236,13 +325,15 @@ async def _read_error_body(
 
 
 def _next_deadline(
-    timeouts: Timeouts, started: float, now: float, got_content: bool
+    timeouts: Timeouts, started: float, now: float, last_content: float | None
 ) -> tuple[TimeoutPhase, float | None]:
     candidates: list[tuple[float, TimeoutPhase]] = []
     if timeouts.idle is not None:
         candidates.append((now + timeouts.idle, "idle"))
-    if timeouts.first_token is not None and not got_content:
+    if timeouts.first_token is not None and last_content is None:
         candidates.append((started + timeouts.first_token, "first_token"))
+    if timeouts.content_idle is not None and last_content is not None:
+        candidates.append((last_content + timeouts.content_idle, "content_idle"))
     if timeouts.total is not None:
         candidates.append((started + timeouts.total, "total"))
     if not candidates:
@@ -265,13 +356,21 @@ def safe_url(url: str) -> str:
 
 
 class _SSEBody:
-    """Body decoder for ``sse_source``: every SSE event is content."""
+    """Body decoder for ``sse_attempt``: every SSE event is content."""
 
-    def __init__(self, max_event_bytes: int) -> None:
+    def __init__(self, max_event_bytes: int, on_retry: Callable[[int], None] | None) -> None:
         self._sse = SSEDecoder(max_event_bytes=max_event_bytes)
+        self._on_retry = on_retry
+        self._reconnection_time: int | None = None
 
     def feed(self, data: bytes, received_at: float) -> list[SSEEvent]:
-        return self._sse.feed(data)
+        events = self._sse.feed(data)
+        reconnection_time = self._sse.reconnection_time
+        if self._on_retry is not None and reconnection_time != self._reconnection_time:
+            self._reconnection_time = reconnection_time
+            if reconnection_time is not None:
+                self._on_retry(reconnection_time)
+        return events
 
     def check(self) -> None:
         pass  # SSE decoding fails at once, in feed()
@@ -302,67 +401,33 @@ def chat_attempt(
     ``ChatDecoder`` of ``format``; ``tap`` sees its raw bytes. Each subscription sends the request
     anew; disposing cancels it and closes the connection.
 
-    Errors (as ``on_error``): ``APIStatusError`` and subclasses for non-2xx statuses (the API key
-    and credential headers blanked out of what they quote) and error events in the stream,
+    Errors (as ``on_error``): ``APIStatusError`` and subclasses for non-2xx statuses and error
+    events in the stream,
     ``ProtocolError`` for malformed streams, ``TransportError`` / ``ConnectionLostError`` /
     ``StreamTimeoutError`` for the connection; a body that ends before the format's end marker is
     a ``ConnectionLostError``.
     """
-    extra = headers or {}
+    sent_headers = {**format.headers(api_key), **(headers or {})}
     request = _Request(
         url=url,
         body=orjson.dumps(body),
-        headers={**format.headers(api_key), **extra},
+        headers=sent_headers,
         session=session,
         timeouts=timeouts or Timeouts(),
         tap=tap,
+        secrets=request_secrets(sent_headers, api_key=api_key, url=url),
     )
-    error_for_status = _redacting(format.error_from_response, _secrets(api_key, extra))
     return from_async_batches(
         lambda: _stream(
             request,
             ChatDecoder(format, max_event_bytes=max_event_bytes),
-            error_for_status,
+            format.error_from_response,
             is_content,
         )
     )
 
 
-_REDACTED = "[redacted]"
-
-
-def _secrets(api_key: str | None, headers: Mapping[str, str]) -> tuple[str, ...]:
-    """The credentials a request carries: the API key and any credential header's token."""
-    found = [api_key] if api_key else []
-    for name, value in headers.items():
-        if is_credential_name(name):
-            token = value.split(" ", 1)[1] if value.lower().startswith("bearer ") else value
-            found.append(token.strip())
-    return tuple(secret for secret in found if secret)
-
-
-def _redacting(error_for_status: ErrorForStatus, secrets: tuple[str, ...]) -> ErrorForStatus:
-    """``error_for_status`` with ``secrets`` blanked out of the body and headers it is given.
-
-    Some APIs echo the key they rejected in the 401 body; it must not reach the error message.
-    """
-    if not secrets:
-        return error_for_status
-
-    def build(status: int, body: bytes, headers: Mapping[str, str]) -> APIStatusError:
-        clean_headers: CIMultiDict[str] = CIMultiDict()
-        for name, value in headers.items():
-            for secret in secrets:
-                value = value.replace(secret, _REDACTED)
-            clean_headers.add(name, value)
-        for secret in secrets:
-            body = body.replace(secret.encode(), _REDACTED.encode())
-        return error_for_status(status, body, clean_headers)
-
-    return build
-
-
-def sse_source(
+def sse_attempt(
     url: str,
     *,
     body: Any = None,
@@ -371,12 +436,20 @@ def sse_source(
     session: aiohttp.ClientSession | None = None,
     timeouts: Timeouts | None = None,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    last_event_id: str | None = None,
+    on_retry: Callable[[int], None] | None = None,
 ) -> Observable[SSEEvent]:
-    """Stream the raw SSE events of any endpoint, as ``SSEEvent`` values.
+    """One request to any SSE endpoint, its raw events as ``SSEEvent`` values: no reconnection.
 
     With a ``body`` the request is a POST of it as JSON, without one a GET (``method`` overrides
     either). The observable completes when the server ends the body. A non-2xx status is an
     ``APIStatusError`` carrying the body; see ``ChatEndpoint.stream`` for the other errors.
+    ``streamkit.event_source.sse_source`` reconnects over this, as a browser's EventSource does.
+
+    Args:
+        last_event_id: sent as the ``Last-Event-ID`` header when not empty.
+        on_retry: called with the stream's reconnection time (ms) whenever a ``retry`` field
+            changes it, also in a block that dispatches no event.
     """
     chosen = method or ("GET" if body is None else "POST")
     if chosen not in ("GET", "POST"):
@@ -384,6 +457,8 @@ def sse_source(
     sent_headers = {"accept": "text/event-stream"}
     if body is not None:
         sent_headers["content-type"] = "application/json"
+    if last_event_id:
+        sent_headers["last-event-id"] = last_event_id
     request = _Request(
         url=url,
         body=orjson.dumps(body) if body is not None else None,
@@ -391,10 +466,11 @@ def sse_source(
         session=session,
         timeouts=timeouts or Timeouts(),
         method=chosen,
+        secrets=request_secrets(headers or {}, url=url),
     )
     return from_async_batches(
         lambda: _stream(
-            request, _SSEBody(max_event_bytes), _generic_status_error, lambda _: True
+            request, _SSEBody(max_event_bytes, on_retry), _generic_status_error, lambda _: True
         )
     )
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -33,6 +34,8 @@ def run_cli(
 
 
 def expected_answer(prompt: str, format_name: str = "openai") -> str:
+    if format_name in ("responses", "gemini"):  # the server reads them as this chat request
+        return answer_for([{"role": "user", "content": prompt}])
     return answer_for(request_body(format_name, prompt, model=None, system=None, max_tokens=1024))
 
 
@@ -42,7 +45,7 @@ def keyed_server() -> Iterator[str]:
         yield server.url
 
 
-@pytest.mark.parametrize("format_name", ["openai", "anthropic"])
+@pytest.mark.parametrize("format_name", ["openai", "anthropic", "responses", "gemini"])
 def test_chat_streams_the_embedded_answer_and_a_summary(format_name: str) -> None:
     result = run_cli("chat", "Tell me a story", "--format", format_name, "--rate", "0")
 
@@ -153,10 +156,26 @@ def test_chat_json_prints_the_final_message() -> None:
 
 
 @pytest.mark.parametrize(
+    ("format_name", "text_of"),
+    [
+        ("responses", lambda body: body["output"][0]["content"][0]["text"]),
+        ("gemini", lambda body: body["candidates"][0]["content"]["parts"][0]["text"]),
+    ],
+)
+def test_chat_json_prints_the_responses_and_gemini_bodies(
+    format_name: str, text_of: Callable[[Any], str]
+) -> None:
+    result = run_cli("chat", "Hello", "--rate", "0", "--json", "--format", format_name)
+
+    assert result.returncode == 0, result.stderr
+    assert text_of(orjson.loads(result.stdout)) == expected_answer("Hello", format_name)
+
+
+@pytest.mark.parametrize(
     "args",
     [
         ["chat", "Hello", "--max-tokens", "0"],
-        ["chat", "Hello", "--format", "gemini"],
+        ["chat", "Hello", "--format", "cohere"],
         ["chat", "Hello", "--fault", "explode=1"],
         ["chat", "   "],
         ["chat", "Hello", "--base-url", "http://127.0.0.1:9", "--fault", "status=500"],
@@ -223,6 +242,8 @@ def test_resolve_api_key_prefers_streamkit_then_the_formats_variable() -> None:
     assert resolve_api_key("openai", {"STREAMKIT_API_KEY": "a", "OPENAI_API_KEY": "b"}) == "a"
     assert resolve_api_key("openai", {"OPENAI_API_KEY": "b", "ANTHROPIC_API_KEY": "c"}) == "b"
     assert resolve_api_key("anthropic", {"OPENAI_API_KEY": "b", "ANTHROPIC_API_KEY": "c"}) == "c"
+    assert resolve_api_key("responses", {"OPENAI_API_KEY": "b", "GEMINI_API_KEY": "d"}) == "b"
+    assert resolve_api_key("gemini", {"OPENAI_API_KEY": "b", "GEMINI_API_KEY": "d"}) == "d"
     assert resolve_api_key("anthropic", {}) is None
 
 

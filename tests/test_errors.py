@@ -26,9 +26,9 @@ from streamkit.errors import (
     StreamTimeoutError,
     ToolCallError,
     TransportError,
-    retry_after_seconds,
     truncate,
 )
+from streamkit.http_headers import retry_after_seconds
 from streamkit.transport import Timeouts
 
 SECRET = "sk-proj-DoNotLeakThis0123456789"

@@ -7,7 +7,12 @@ import pytest
 
 from streamkit.errors import ProtocolError, RateLimitError, RecordedError, StreamkitError
 from streamkit.events import (
+    BlockDelta,
+    BlockStart,
+    Citation,
     Finish,
+    Logprobs,
+    ProviderData,
     ReasoningDelta,
     RefusalDelta,
     Retrying,
@@ -52,6 +57,7 @@ def test_every_event_type_round_trips_with_raw_time_and_bytes() -> None:
         "type": "TextDelta",
         "text": "Grüße ",
         "choice": 0,
+        "index": 0,
         "raw": None,
         "received_at": 1.75,
         "wire_bytes": 12,
@@ -117,3 +123,34 @@ def test_values_of_the_wrong_type_name_their_field(record: dict[str, object], fi
 def test_integral_times_read_back_as_floats() -> None:
     event = event_from_dict({"type": "TextDelta", "text": "a", "received_at": 3})
     assert event.received_at == 3.0 and isinstance(event.received_at, float)
+
+
+def test_the_events_issue_11_added_round_trip() -> None:
+    events = [
+        BlockStart(2, "server_tool_use", {"type": "server_tool_use", "id": "s", "input": {}}),
+        BlockDelta(2, {"type": "input_json_delta", "partial_json": '{"q": 1}'}),
+        Citation({"type": "char_location", "cited_text": "x"}, index=1),
+        Logprobs(content=({"token": "a", "logprob": -0.5},), refusal=None, choice=1),
+        ProviderData("prompt_filter_results", [{"prompt_index": 0}]),
+        StreamStart("c", "m", created=5, system_fingerprint="fp", service_tier="default"),
+        Usage(3, 4, cached_input_tokens=1, reasoning_tokens=2, details={"prompt_tokens": 3}),
+        Finish("stop", "stop_sequence", stop_sequence="###"),
+    ]
+    for event in events:
+        back = event_from_dict(orjson.loads(orjson.dumps(event_to_dict(event))))
+        assert back == event
+    usage = event_from_dict(orjson.loads(orjson.dumps(event_to_dict(events[6]))))
+    assert usage.details == {"prompt_tokens": 3}  # type: ignore[union-attr]
+
+
+def test_a_message_with_every_kind_of_block_round_trips() -> None:
+    from pathlib import Path
+
+    from streamkit.chat_decoder import ChatDecoder
+
+    transcripts = Path(__file__).parent / "formats" / "transcripts"
+    for name in ("anthropic_server_tools.sse", "openai_metadata_and_logprobs.sse"):
+        decoder = ChatDecoder("anthropic" if name.startswith("anthropic") else "openai")
+        message = build_message(decoder.feed((transcripts / name).read_bytes()))
+        record = orjson.loads(orjson.dumps(message_to_dict(message)))
+        assert message_from_dict(record) == message, name

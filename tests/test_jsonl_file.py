@@ -118,3 +118,88 @@ def test_an_unserializable_record_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         append_jsonl(path, {"i": object()})
     assert list(read_jsonl(path)) == [{"i": 1}]
+
+
+# One writer process: two threads share one appender, a third opens the file per record, as
+# separate runs of a program appending to one results file do.
+_WRITER = """
+import sys, threading
+from streamkit.jsonl_file import JSONLAppender, append_jsonl
+
+path, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+shared = JSONLAppender(path)
+
+def run(thread, write):
+    for i in range(count):
+        write({"writer": name, "thread": thread, "i": i, "pad": "p" * (i % 7) * 9000})
+
+threads = [
+    threading.Thread(target=run, args=("a", shared.write)),
+    threading.Thread(target=run, args=("b", shared.write)),
+    threading.Thread(target=run, args=("c", lambda record: append_jsonl(path, record))),
+]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+shared.close()
+"""
+
+# The victim appends large records forever, so a SIGKILL often lands in the middle of one.
+_VICTIM = """
+import sys
+from streamkit.jsonl_file import append_jsonl
+
+path, run = sys.argv[1], sys.argv[2]
+i = 0
+while True:
+    append_jsonl(path, {"writer": "victim", "thread": run, "i": i, "pad": "v" * 200_000})
+    i += 1
+"""
+
+
+def test_processes_and_threads_appending_while_one_is_killed_lose_no_record(
+    tmp_path: Path,
+) -> None:
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "shared.jsonl"
+    root = str(Path(__file__).resolve().parent.parent)
+    count = 100
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(path), f"w{n}", str(count)], cwd=root)
+        for n in range(3)
+    ]
+    rng = random.Random(15)
+    try:
+        for run in range(6):
+            victim = subprocess.Popen(
+                [sys.executable, "-c", _VICTIM, str(path), str(run)], cwd=root
+            )
+            try:
+                time.sleep(rng.uniform(0.3, 0.9))  # a random moment, not a timing assertion
+            finally:
+                victim.send_signal(signal.SIGKILL)
+                victim.wait(timeout=30)
+        for writer in writers:
+            assert writer.wait(timeout=120) == 0
+    finally:
+        for process in writers:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+
+    records = list(read_jsonl(path))  # raises nothing: no torn line was left in the middle
+    keys = [(r["writer"], r["thread"], r["i"]) for r in records]
+    assert len(keys) == len(set(keys)), "a record appears twice"
+    for n in range(3):
+        for thread in "abc":
+            got = sorted(i for w, t, i in keys if w == f"w{n}" and t == thread)
+            assert got == list(range(count)), (n, thread)
+    for run in range(6):  # a killed run's complete records are all there, in order
+        got = [i for w, t, i in keys if w == "victim" and t == str(run)]
+        assert got == list(range(len(got)))

@@ -34,7 +34,7 @@ from streamkit.events import (
 from streamkit.fold.message_builder import MessageBuilder, accumulate, build_message
 from streamkit.formats.anthropic import AnthropicDecoder
 from streamkit.formats.openai import OpenAIDecoder
-from streamkit.message import Choice, Message, ReasoningBlock
+from streamkit.message import Choice, Message, ReasoningBlock, TextBlock
 from streamkit.operators.final_message import to_message
 from streamkit.operators.tool_calls import assemble_tool_calls
 from streamkit.sse import SSEEvent
@@ -160,7 +160,13 @@ def test_rewind_discards_content_then_the_resent_answer_builds_alone() -> None:
     message = build_message(events)
     assert (message.id, message.model, message.usage) == ("msg_1", "m", Usage(10, None))
     assert message.choices == (
-        Choice(0, text="The answer is 42", finish_reason="length", raw_finish_reason="max_tokens"),
+        Choice(
+            0,
+            text="The answer is 42",
+            finish_reason="length",
+            raw_finish_reason="max_tokens",
+            content=(TextBlock(0, "The answer is 42"),),
+        ),
     )
 
 
@@ -232,18 +238,20 @@ def test_every_kind_of_streamed_text_lands_in_its_place() -> None:
     ]
     state = reduce(accumulate, events, MessageBuilder())
     assert state.message == build_message(events)
+    reasoning = (
+        ReasoningBlock(0, text="think more", signature="sig"),
+        ReasoningBlock(1, "redacted", text="secret"),
+        ReasoningBlock(2, text="again"),
+    )
     assert build_message(events).choices == (
         Choice(
             0,
             text="b",
             reasoning="think moreagain",
-            reasoning_blocks=(
-                ReasoningBlock(0, text="think more", signature="sig"),
-                ReasoningBlock(1, "redacted", text="secret"),
-                ReasoningBlock(2, text="again"),
-            ),
+            reasoning_blocks=reasoning,
+            content=(*reasoning, TextBlock(0, "b")),  # in the order the blocks opened
         ),
-        Choice(1, text="ac", refusal="no, sorry"),
+        Choice(1, text="ac", refusal="no, sorry", content=(TextBlock(0, "ac"),)),
     )
 
 

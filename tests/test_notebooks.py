@@ -78,6 +78,8 @@ def test_quickstart_shows_the_answer_live_with_stats_and_a_plot(tmp_path: Path) 
 
     assert lines_with(outputs, "finish reason: ") == ["finish reason: stop"]
     assert lines_with(outputs, "usage: ")
+    for name in ("openai", "anthropic", "responses", "gemini"):
+        assert lines_with(outputs, f"{name}: ") == [f"{name}: same answer: True, ends with stop"]
     (summary,) = [line for line in stdout(outputs).splitlines() if "TTFT" in line]
     assert "tokens" in summary and "tok/s" in summary
     assert 0 <= ttft(summary) < 1

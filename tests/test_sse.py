@@ -336,3 +336,61 @@ def test_only_cr_and_lf_end_lines() -> None:
     # Python's str.splitlines would also split on these; the event-stream format must not.
     text = "a\x0bb\x0cc\x1cd\x1de\x1ef\x85g\u2028h\u2029i"
     assert decode(f"data: {text}\n\n".encode()) == [SSEEvent(data=text)]
+
+
+# -- the specification's own examples (WHATWG HTML, 9.2.6 "Interpreting an event stream") ----
+
+#: Each example stream from the specification, and the events it says are dispatched.
+SPEC_EXAMPLES: list[tuple[str, bytes, list[SSEEvent]]] = [
+    (
+        "three data lines make one message",
+        b"data: YHOO\ndata: +2\ndata: 10\n\n",
+        [SSEEvent(data="YHOO\n+2\n10")],
+    ),
+    (
+        "a comment, ids that persist and reset, one leading space stripped",
+        b": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\n"
+        b"data:  third event\n",
+        # The third block is never dispatched: it is not followed by a blank line.
+        [SSEEvent(data="first event", id="1"), SSEEvent(data="second event", id="")],
+    ),
+    (
+        "empty data fields",
+        b"data\n\ndata\ndata\n\ndata:",
+        # The last block is discarded: it is not followed by a blank line.
+        [SSEEvent(data=""), SSEEvent(data="\n")],
+    ),
+    (
+        "a space after the colon is optional",
+        b"data:test\n\ndata: test\n\n",
+        [SSEEvent(data="test"), SSEEvent(data="test")],
+    ),
+]
+
+
+def _splits(stream: bytes) -> list[list[bytes]]:
+    """The stream whole, split at every offset, and one byte at a time."""
+    at_every_offset = [[stream[:cut], stream[cut:]] for cut in range(1, len(stream))]
+    byte_by_byte = [stream[i : i + 1] for i in range(len(stream))]
+    return [[stream], *at_every_offset, byte_by_byte]
+
+
+@pytest.mark.parametrize(
+    ("stream", "expected"),
+    [(stream, expected) for _, stream, expected in SPEC_EXAMPLES],
+    ids=[name for name, _, _ in SPEC_EXAMPLES],
+)
+def test_the_specifications_examples_decode_as_it_says_whatever_the_split(
+    stream: bytes, expected: list[SSEEvent]
+) -> None:
+    for chunks in _splits(stream):
+        assert decode(*chunks) == expected, chunks
+
+
+def test_a_retry_field_sets_the_reconnection_time_even_without_an_event() -> None:
+    decoder = SSEDecoder()
+    assert decoder.reconnection_time is None
+    assert decoder.feed(b"retry: 1500\n\n") == []
+    assert decoder.reconnection_time == 1500
+    assert decoder.feed(b"retry: soon\ndata: x\n\n") == [SSEEvent(data="x")]
+    assert decoder.reconnection_time == 1500  # an invalid value changes nothing

@@ -31,6 +31,7 @@ from streamkit.errors import (
     StreamTimeoutError,
     TransportError,
 )
+from streamkit.event_source import sse_source
 from streamkit.events import (
     Finish,
     ReasoningDelta,
@@ -44,7 +45,7 @@ from streamkit.events import (
 )
 from streamkit.operators.retry import RetryPolicy
 from streamkit.sse import SSEEvent
-from streamkit.transport import Timeouts, sse_source
+from streamkit.transport import Timeouts
 
 T = TypeVar("T")
 TRANSCRIPTS = Path(__file__).parent / "formats" / "transcripts"
@@ -704,14 +705,20 @@ def test_endpoint_url_and_validation() -> None:
     with pytest.raises(ValueError):
         ChatEndpoint("ftp://127.0.0.1")
     with pytest.raises(ValueError):
-        ChatEndpoint("http://127.0.0.1", format="gemini")  # type: ignore[arg-type]
+        ChatEndpoint("http://127.0.0.1", format="cohere")  # type: ignore[arg-type]
 
 
 # -- end marker and retries -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("name", "fmt"), [("openai_text.sse", "openai"), ("anthropic_text.sse", "anthropic")]
+    ("name", "fmt"),
+    [
+        ("openai_text.sse", "openai"),
+        ("anthropic_text.sse", "anthropic"),
+        ("responses_text.sse", "responses"),
+        ("gemini_text.sse", "gemini"),  # no end marker: the last candidate's finishReason
+    ],
 )
 async def test_completes_at_end_marker_even_if_server_keeps_the_body_open(
     canned: CannedServer, name: str, fmt: str
@@ -724,7 +731,8 @@ async def test_completes_at_end_marker_even_if_server_keeps_the_body_open(
 
     canned.handler = handler
     timeouts = Timeouts(connect=2, first_token=2, idle=0.5, total=2)
-    items, error = await run(stream_chat(canned.url, {}, format=fmt, timeouts=timeouts))  # type: ignore[arg-type]
+    body = {"model": "m"}  # Gemini's URL names it
+    items, error = await run(stream_chat(canned.url, body, format=fmt, timeouts=timeouts))  # type: ignore[arg-type]
     assert error is None
     assert isinstance(items[-1], Usage)
 

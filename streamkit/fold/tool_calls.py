@@ -35,6 +35,7 @@ from streamkit.events import (
     ToolCallDelta,
     ToolCallEnd,
 )
+from streamkit.exact_json import join_surrogates
 from streamkit.fold.partial_json import parse_partial_json
 from streamkit.fold.text_pieces import Pieces
 from streamkit.tool_arguments import parse_arguments, validate_tool_call
@@ -100,8 +101,8 @@ class PartialToolCall:
 
     @property
     def arguments(self) -> str:
-        """The JSON text received so far."""
-        return self.fragments.join()
+        """The JSON text received so far (surrogate halves sent apart joined again)."""
+        return join_surrogates(self.fragments.join())
 
     def extend(self, delta: ToolCallDelta) -> PartialToolCall:
         """This call with ``delta`` appended; ``id`` and ``name`` keep their first non-empty value.

@@ -2,8 +2,9 @@
 
 A ``WireFormat`` bundles everything format-specific, so the source, the retry layer and the
 embedded server share one definition of each format: the client decodes with ``decoder()`` what the
-server writes with ``encoder()``. ``get_format("openai")`` and ``get_format("anthropic")`` return
-them.
+server writes with ``encoder()``. ``get_format(name)`` returns them: ``openai`` (chat
+completions), ``anthropic`` (messages), ``responses`` (OpenAI Responses) and ``gemini`` (Google
+Gemini ``streamGenerateContent``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from streamkit.sse import SSEEvent
 
 __all__ = ["FormatName", "StreamDecoder", "StreamEncoder", "WireFormat", "get_format"]
 
-FormatName = Literal["openai", "anthropic"]
+FormatName = Literal["openai", "anthropic", "responses", "gemini"]
 
 
 class StreamDecoder(Protocol):
@@ -26,7 +27,8 @@ class StreamDecoder(Protocol):
 
     @property
     def finished(self) -> bool:
-        """True once the format's end marker (``[DONE]`` / ``message_stop``) was decoded."""
+        """True once the format's end marker was decoded (``[DONE]``, ``message_stop``,
+        ``response.completed``, Gemini's last ``finishReason``)."""
         ...
 
     def decode(self, sse: SSEEvent, received_at: float = 0.0) -> list[ContentEvent]:
@@ -59,7 +61,17 @@ class WireFormat(Protocol):
 
     @property
     def path(self) -> str:
-        """The endpoint's path, e.g. ``/v1/messages``."""
+        """The endpoint's path, e.g. ``/v1/messages``; a template where the path names the model
+        (Gemini: ``/v1beta/models/{model}:streamGenerateContent``)."""
+        ...
+
+    def url_path(self, body: Mapping[str, Any]) -> str:
+        """The path (and query) to send ``body`` to: ``path``, filled in from the body where the
+        API puts part of the request in the URL (Gemini's model).
+
+        Raises:
+            ValueError: the body lacks what the path needs.
+        """
         ...
 
     def headers(self, api_key: str | None) -> dict[str, str]:
@@ -113,14 +125,19 @@ class WireFormat(Protocol):
 
 
 def get_format(name: str) -> WireFormat:
-    """Return the wire format called ``name`` (``openai`` or ``anthropic``).
+    """Return the wire format called ``name``: ``openai``, ``anthropic``, ``responses``, ``gemini``.
 
     Raises:
         ValueError: no format has that name.
     """
-    from streamkit.formats import anthropic, openai
+    from streamkit.formats import anthropic, gemini, openai, responses
 
-    formats: dict[str, WireFormat] = {"openai": openai.FORMAT, "anthropic": anthropic.FORMAT}
+    formats: dict[str, WireFormat] = {
+        "openai": openai.FORMAT,
+        "anthropic": anthropic.FORMAT,
+        "responses": responses.FORMAT,
+        "gemini": gemini.FORMAT,
+    }
     try:
         return formats[name]
     except KeyError:

@@ -11,9 +11,10 @@ from streamkit.errors import (
     APIStatusError,
     MalformedEventError,
     ProtocolError,
-    retry_after_seconds,
     truncate,
 )
+from streamkit.exact_json import JSONDecodeError, loads
+from streamkit.http_headers import retry_after_seconds
 
 __all__ = [
     "api_error_from_response",
@@ -32,12 +33,15 @@ _KIND_NAMES = {str: "a string", int: "an integer", dict: "an object", list: "an 
 def load_event_json(sse_event: str, data: str) -> Any:
     """Parse the data of one SSE event, naming the event (truncated) when it is not JSON.
 
+    Exact (see ``streamkit.exact_json``): big integers stay integers in ``raw``, and a lone
+    surrogate escape (half of a pair split across two chunks) is kept for the fold to rejoin.
+
     Raises:
         MalformedEventError: ``data`` is not valid JSON.
     """
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+        return loads(data, lone_surrogates=True)
+    except JSONDecodeError as exc:
         raise MalformedEventError(
             f"malformed JSON in SSE event {sse_event!r}: {exc}; data: {truncate(data)!r}"
         ) from exc

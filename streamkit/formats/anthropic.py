@@ -6,12 +6,19 @@ The stream is named events: ``message_start`` (id, model, usage), then per conte
 reason, usage) and ``message_stop``; ``ping`` may come anywhere and ``error`` ends the stream.
 Unknown event and delta types are skipped, as Anthropic's versioning policy asks of clients.
 
-Only ``tool_use`` blocks are client tool calls (``ToolCallDelta``/``ToolCallEnd``). Server-side
-tool blocks (``server_tool_use`` such as web search, ``web_search_tool_result``, ``mcp_tool_use``,
-``mcp_tool_result``) and block types this version does not know make no events at all, whatever
-their deltas: the server ran those tools, and nothing should offer them to a client to run. Their
-content is only in the raw stream (keep it with the source's ``tap``). A field of the wrong JSON
-type is a ``ProtocolError`` naming the event and the field.
+Every content block opens with a ``BlockStart`` (its index, its type and the block as sent), so
+each block keeps its place and kind, an empty text block included. Text, thinking and client
+tool calls then stream as typed events carrying the block ``index``; ``citations_delta`` gives
+``Citation``. Only ``tool_use`` blocks are client tool calls (``ToolCallDelta``/``ToolCallEnd``):
+server-side tool blocks (``server_tool_use`` such as web search, ``web_search_tool_result``,
+``mcp_tool_use``, ``mcp_tool_result``) and block types this version does not know are never
+offered to a client to run; their content is their ``BlockStart.block`` and their deltas come
+as ``BlockDelta``. A signature is a whole value, whether it comes in ``content_block_start`` or
+in ``signature_delta`` (a later one replaces it). Usage from ``message_delta`` is merged into
+that of ``message_start`` as the API documents: counts are cumulative totals that overwrite,
+and a count left out keeps its earlier value. Event types this version does not know become
+``ProviderData``. A field of the wrong JSON type is a ``ProtocolError`` naming the event and the
+field.
 """
 
 from __future__ import annotations
@@ -23,9 +30,14 @@ import orjson
 
 from streamkit.errors import APIStatusError, ProtocolError, ToolCallError, truncate
 from streamkit.events import (
+    BlockDelta,
+    BlockStart,
+    Citation,
     ContentEvent,
     Finish,
     FinishReason,
+    Logprobs,
+    ProviderData,
     ReasoningDelta,
     StreamStart,
     TextDelta,
@@ -34,6 +46,7 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
+from streamkit.exact_json import dumps as dumps_json
 from streamkit.formats._json import (
     api_error_from_response,
     load_event_json,
@@ -41,7 +54,7 @@ from streamkit.formats._json import (
     required_field,
     required_index,
 )
-from streamkit.message import Choice, Message, ReasoningBlock
+from streamkit.message import Choice, Message, ReasoningBlock, TextBlock
 from streamkit.sse import SSEEvent, encode_event
 from streamkit.tool_arguments import validate_tool_call
 
@@ -65,8 +78,11 @@ _RAW_STOP: dict[FinishReason, str] = {
     "content_filter": "refusal",
     "other": "end_turn",
 }
-# Block types whose deltas become events; any other block (server tools, future types) makes none.
+# Block types whose deltas become typed events; any other block's deltas are BlockDelta.
 _CLIENT_BLOCKS = frozenset({"text", "tool_use", "thinking", "redacted_thinking"})
+_TYPED_DELTAS = frozenset(
+    {"text_delta", "citations_delta", "input_json_delta", "thinking_delta", "signature_delta"}
+)
 # The statuses Anthropic documents for each error type; an error event inside a stream has no
 # status of its own.
 _ERROR_STATUS = {
@@ -85,13 +101,13 @@ _ERROR_STATUS = {
 class AnthropicDecoder:
     """Decode one Anthropic messages stream; see ``streamkit.formats.StreamDecoder``."""
 
-    __slots__ = ("_blocks", "_finished", "_input_tokens", "_started")
+    __slots__ = ("_blocks", "_finished", "_started", "_usage")
 
     def __init__(self) -> None:
         self._finished = False
         self._started = False
         self._blocks: dict[int, str] = {}  # open content block index -> block type
-        self._input_tokens: int | None = None
+        self._usage: dict[str, Any] = {}  # the usage so far, merged as the API documents
 
     @property
     def finished(self) -> bool:
@@ -113,7 +129,9 @@ class AnthropicDecoder:
         if kind != "message_start" and not self._started and kind in _NEEDS_START:
             raise ProtocolError(f"event {kind!r} before message_start")
         handler = _HANDLERS.get(kind)
-        return handler(self, payload, received_at) if handler else []
+        if handler is None:  # an event type newer than this version: kept, not interpreted
+            return [ProviderData(kind, payload, raw=payload, received_at=received_at)]
+        return handler(self, payload, received_at)
 
     def _message_start(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
         if self._started:
@@ -121,31 +139,36 @@ class AnthropicDecoder:
         self._started = True
         message = required_field(payload, "message", dict, "message_start")
         where = "message_start message"
+        usage = optional_field(message, "usage", dict, where, None)
+        tier = None if usage is None else usage.get("service_tier")
         out: list[ContentEvent] = [
             StreamStart(
                 id=optional_field(message, "id", str, where, ""),
                 model=optional_field(message, "model", str, where, ""),
                 role=optional_field(message, "role", str, where, "assistant"),
+                service_tier=tier if isinstance(tier, str) else None,
                 raw=payload,
                 received_at=at,
             )
         ]
-        usage = optional_field(message, "usage", dict, where, None)
         if usage is not None:
-            self._input_tokens = optional_field(
-                usage, "input_tokens", int, "message_start usage", None
-            )
-            out.append(
-                Usage(
-                    input_tokens=self._input_tokens,
-                    output_tokens=optional_field(
-                        usage, "output_tokens", int, "message_start usage", None
-                    ),
-                    raw=payload,
-                    received_at=at,
-                )
-            )
+            self._usage = dict(usage)
+            out.append(self._usage_event("message_start usage", payload, at))
         return out
+
+    def _usage_event(self, where: str, payload: dict[str, Any], at: float) -> Usage:
+        usage = self._usage
+        return Usage(
+            input_tokens=optional_field(usage, "input_tokens", int, where, None),
+            output_tokens=optional_field(usage, "output_tokens", int, where, None),
+            cached_input_tokens=optional_field(usage, "cache_read_input_tokens", int, where, None),
+            cache_creation_input_tokens=optional_field(
+                usage, "cache_creation_input_tokens", int, where, None
+            ),
+            details=dict(usage),
+            raw=payload,
+            received_at=at,
+        )
 
     def _block_start(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
         index = required_index(payload, "index", "content_block_start")
@@ -156,30 +179,42 @@ class AnthropicDecoder:
             raise ProtocolError(f"content_block_start for block {index}, which is already open")
         self._blocks[index] = kind
         where = f"content_block_start {kind} block"
+        out: list[ContentEvent] = [BlockStart(index, kind, block, raw=payload, received_at=at)]
         if kind == "text":
             text = optional_field(block, "text", str, where, "")
-            return [TextDelta(text, raw=payload, received_at=at)] if text else []
-        if kind == "tool_use":
+            if text:
+                out.append(TextDelta(text, index=index, raw=payload, received_at=at))
+            for citation in optional_field(block, "citations", list, where, []):
+                out.append(Citation(citation, index=index, raw=payload, received_at=at))
+        elif kind == "tool_use":
             initial = block.get("input")
-            arguments = orjson.dumps(initial).decode() if initial else ""
-            return [
+            out.append(
                 ToolCallDelta(
                     index,
                     id=optional_field(block, "id", str, where, ""),
                     name=optional_field(block, "name", str, where, ""),
-                    arguments=arguments,
+                    arguments=dumps_json(initial) if initial else "",
                     raw=payload,
                     received_at=at,
                 )
-            ]
-        if kind == "thinking":
+            )
+        elif kind == "thinking":
             thinking = optional_field(block, "thinking", str, where, "")
             if thinking:
-                return [ReasoningDelta(thinking, index=index, raw=payload, received_at=at)]
-        if kind == "redacted_thinking":
+                out.append(ReasoningDelta(thinking, index=index, raw=payload, received_at=at))
+            signature = optional_field(block, "signature", str, where, "")
+            if signature:
+                out.append(
+                    ReasoningDelta(
+                        signature, kind="signature", index=index, raw=payload, received_at=at
+                    )
+                )
+        elif kind == "redacted_thinking":
             data = optional_field(block, "data", str, where, "")
-            return [ReasoningDelta(data, kind="redacted", index=index, raw=payload, received_at=at)]
-        return []
+            out.append(
+                ReasoningDelta(data, kind="redacted", index=index, raw=payload, received_at=at)
+            )
+        return out
 
     def _block_delta(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
         index = required_index(payload, "index", "content_block_delta")
@@ -187,16 +222,21 @@ class AnthropicDecoder:
         block = self._blocks.get(index)
         if block is None:
             raise ProtocolError(f"content_block_delta for block {index}, which is not open")
-        if block not in _CLIENT_BLOCKS:
-            return []  # a server tool's input or result, or a block type from a later version
         kind = delta.get("type")
+        kind = kind if isinstance(kind, str) else ""
         where = f"content_block_delta {kind}"
+        if block not in _CLIENT_BLOCKS or kind not in _TYPED_DELTAS:
+            # A server tool's input, a block or delta type from a later version: no typed home.
+            return [BlockDelta(index, delta, raw=payload, received_at=at)]
         if kind == "text_delta":
             text = optional_field(delta, "text", str, where, "")
-            return [TextDelta(text, raw=payload, received_at=at)]
+            return [TextDelta(text, index=index, raw=payload, received_at=at)]
+        if kind == "citations_delta":
+            citation = required_field(delta, "citation", dict, where)
+            return [Citation(citation, index=index, raw=payload, received_at=at)]
         if kind == "input_json_delta":
             if block != "tool_use":
-                return []
+                return [BlockDelta(index, delta, raw=payload, received_at=at)]
             fragment = optional_field(delta, "partial_json", str, where, "")
             return [ToolCallDelta(index, arguments=fragment, raw=payload, received_at=at)]
         if kind == "thinking_delta":
@@ -209,7 +249,7 @@ class AnthropicDecoder:
                     signature, kind="signature", index=index, raw=payload, received_at=at
                 )
             ]
-        return []
+        return [BlockDelta(index, delta, raw=payload, received_at=at)]
 
     def _block_stop(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
         index = required_index(payload, "index", "content_block_stop")
@@ -224,21 +264,24 @@ class AnthropicDecoder:
         reason = optional_field(delta, "stop_reason", str, "message_delta delta", "")
         if reason:
             normalized = _STOP_REASONS.get(reason, "other")
-            out.append(Finish(normalized, raw_reason=reason, raw=payload, received_at=at))
-        usage = optional_field(payload, "usage", dict, "message_delta", None)
-        if usage is not None:
-            where = "message_delta usage"
-            input_tokens = optional_field(usage, "input_tokens", int, where, None)
-            if input_tokens is not None:
-                self._input_tokens = input_tokens
+            stop = optional_field(delta, "stop_sequence", str, "message_delta delta", None)
             out.append(
-                Usage(
-                    input_tokens=self._input_tokens,
-                    output_tokens=optional_field(usage, "output_tokens", int, where, None),
+                Finish(
+                    normalized,
+                    raw_reason=reason,
+                    stop_sequence=stop,
                     raw=payload,
                     received_at=at,
                 )
             )
+        for key, value in delta.items():  # stop_details, container, later additions
+            if key not in ("stop_reason", "stop_sequence") and value is not None:
+                out.append(ProviderData(key, value, raw=payload, received_at=at))
+        usage = optional_field(payload, "usage", dict, "message_delta", None)
+        if usage is not None:
+            # Totals that overwrite; a count left out (or null) keeps its message_start value.
+            self._usage.update((k, v) for k, v in usage.items() if v is not None)
+            out.append(self._usage_event("message_delta usage", payload, at))
         return out
 
     def _message_stop(self, payload: dict[str, Any], at: float) -> list[ContentEvent]:
@@ -276,6 +319,8 @@ class AnthropicEncoder:
         self._tool_blocks: dict[int, int] = {}  # ToolCallDelta.index -> wire block index
 
     def encode(self, event: ContentEvent) -> bytes:
+        if isinstance(event, BlockStart | BlockDelta | Citation | Logprobs | ProviderData):
+            return b""  # blocks open as content comes; the rest has no place in what it writes
         out = [self._flush_pending(event if isinstance(event, Usage) else None)]
         if isinstance(event, StreamStart):
             self._pending = event
@@ -390,6 +435,9 @@ class AnthropicFormat:
     def __repr__(self) -> str:
         return "AnthropicFormat()"
 
+    def url_path(self, body: Mapping[str, Any]) -> str:
+        return self.path
+
     def headers(self, api_key: str | None) -> dict[str, str]:
         headers = {
             "content-type": "application/json",
@@ -452,49 +500,99 @@ class AnthropicFormat:
     def response_body(self, message: Message) -> dict[str, Any]:
         """``message`` as an Anthropic ``Message`` body (``type: "message"``), from choice 0.
 
-        Content blocks come in the order reasoning, text, refusal text, tool calls: the events
-        do not record how text and tool calls interleaved. ``stop_reason`` is the provider's
-        word when it is an Anthropic one, else the normalized reason in Anthropic's words
-        (``stop`` is ``end_turn``), or None for a choice that never finished. Missing token
-        counts are 0.
+        Field for field what the anthropic SDK's ``get_final_message()`` gives for the same
+        stream: every content block in the order streamed (empty text blocks, citations,
+        thinking with its last signature, redacted thinking, server tool blocks), the
+        ``stop_sequence``, and the usage merged from ``message_start`` and ``message_delta``.
+        A choice built by hand (no ``content``) gives reasoning, text, refusal text, then tool
+        calls. ``stop_reason`` is the provider's word when it is an Anthropic one, else the
+        normalized reason in Anthropic's words (``stop`` is ``end_turn``), or None for a choice
+        that never finished. Missing token counts are 0.
 
         Raises:
             ToolCallError: a tool call's arguments are not valid JSON, or not a JSON object:
                 ``tool_use.input`` must be an object, and nothing else would be faithful.
         """
         choice = next((c for c in message.choices if c.index == 0), None) or Choice(0)
-        content: list[dict[str, Any]] = []
-        reasoning = choice.reasoning_blocks
-        if not reasoning and choice.reasoning:  # built by hand, without blocks
-            reasoning = (ReasoningBlock(0, text=choice.reasoning),)
-        for block in reasoning:
-            if block.kind == "redacted":
-                content.append({"type": "redacted_thinking", "data": block.text})
-            else:
-                content.append(
-                    {"type": "thinking", "thinking": block.text, "signature": block.signature}
-                )
-        for text in (choice.text, choice.refusal):
-            if text:
-                content.append({"type": "text", "text": text})
-        for call in choice.tool_calls:
-            content.append(
-                {"type": "tool_use", "id": call.id, "name": call.name, "input": _input(call)}
-            )
-        usage = message.usage or Usage()
-        return {
+        content = _content_blocks(choice) if choice.content else _fallback_blocks(choice)
+        body: dict[str, Any] = {
             "id": message.id,
             "type": "message",
             "role": message.role,
             "model": message.model,
             "content": content,
             "stop_reason": _raw_stop_reason(choice.raw_finish_reason, choice.finish_reason),
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": usage.input_tokens or 0,
-                "output_tokens": usage.output_tokens or 0,
-            },
+            "stop_sequence": choice.stop_sequence,
+            "usage": _usage_body(message.usage or Usage()),
         }
+        for data in message.provider_data:
+            if data.kind in _MESSAGE_FIELDS:
+                body[data.kind] = data.data
+        return body
+
+
+# Fields of message_delta.delta that are fields of the message (kept as ProviderData).
+_MESSAGE_FIELDS = frozenset({"container", "stop_details"})
+
+
+def _content_blocks(choice: Choice) -> list[dict[str, Any]]:
+    """The choice's content blocks in the order they were streamed, as the SDK accumulates them."""
+    content: list[dict[str, Any]] = []
+    for block in choice.content:
+        if isinstance(block, TextBlock):
+            text: dict[str, Any] = {"type": "text", "text": block.text}
+            if block.citations:
+                text["citations"] = list(block.citations)
+            content.append(text)
+        elif isinstance(block, ReasoningBlock):
+            content.append(_reasoning_block(block))
+        elif isinstance(block, ToolCall):
+            content.append(_tool_use(block))
+        else:
+            content.append(block.data)
+    if choice.refusal:  # an OpenAI refusal has no block of its own
+        content.append({"type": "text", "text": choice.refusal})
+    return content
+
+
+def _fallback_blocks(choice: Choice) -> list[dict[str, Any]]:
+    """Blocks for a choice built by hand (no ``content``): reasoning, text, refusal, tool calls."""
+    content: list[dict[str, Any]] = []
+    reasoning = choice.reasoning_blocks
+    if not reasoning and choice.reasoning:
+        reasoning = (ReasoningBlock(0, text=choice.reasoning),)
+    content.extend(_reasoning_block(block) for block in reasoning)
+    for text in (choice.text, choice.refusal):
+        if text:
+            content.append({"type": "text", "text": text})
+    content.extend(_tool_use(call) for call in choice.tool_calls)
+    return content
+
+
+def _reasoning_block(block: ReasoningBlock) -> dict[str, Any]:
+    if block.kind == "redacted":
+        return {"type": "redacted_thinking", "data": block.text}
+    return {"type": "thinking", "thinking": block.text, "signature": block.signature}
+
+
+def _tool_use(call: ToolCall) -> dict[str, Any]:
+    return {"type": "tool_use", "id": call.id, "name": call.name, "input": _input(call)}
+
+
+def _usage_body(usage: Usage) -> dict[str, Any]:
+    """The usage object: the provider's own (merged) when Anthropic-shaped, else from counts."""
+    details = usage.details
+    if isinstance(details, Mapping) and "input_tokens" in details:
+        return dict(details)
+    body: dict[str, Any] = {
+        "input_tokens": usage.input_tokens or 0,
+        "output_tokens": usage.output_tokens or 0,
+    }
+    if usage.cached_input_tokens is not None:
+        body["cache_read_input_tokens"] = usage.cached_input_tokens
+    if usage.cache_creation_input_tokens is not None:
+        body["cache_creation_input_tokens"] = usage.cache_creation_input_tokens
+    return body
 
 
 def _raw_stop_reason(raw: str | None, normalized: FinishReason | None) -> str | None:

@@ -4,7 +4,8 @@ The stream is ``data:`` lines of ``chat.completion.chunk`` objects ended by ``da
 Each choice's first delta carries ``role``; then come ``content``, ``refusal`` and ``tool_calls``
 pieces (keyed by ``index``; ``id`` and ``function.name`` on the first piece of a call), then a chunk
 with ``finish_reason``; with ``stream_options.include_usage`` a last chunk has empty ``choices`` and
-the ``usage``. An ``{"error": {...}}`` object may arrive instead of a chunk.
+the ``usage``. OpenAI-compatible servers add ``reasoning_content`` or ``reasoning`` pieces, decoded
+as ``ReasoningDelta``. An ``{"error": {...}}`` object may arrive instead of a chunk.
 
 OpenAI-compatible servers differ in the tool call ``index``: Gemini's omits it or sends ``0`` for
 every parallel call. A piece without ``index`` continues the current call, and a piece whose ``id``
@@ -27,6 +28,9 @@ from streamkit.events import (
     ContentEvent,
     Finish,
     FinishReason,
+    Logprobs,
+    ProviderData,
+    ReasoningDelta,
     RefusalDelta,
     StreamStart,
     TextDelta,
@@ -34,6 +38,7 @@ from streamkit.events import (
     ToolCallEnd,
     Usage,
 )
+from streamkit.exact_json import dumps as dumps_json
 from streamkit.formats._json import (
     api_error_from_response,
     load_event_json,
@@ -82,11 +87,11 @@ _ERROR_STATUS = {
 class _ChoiceCalls:
     """The tool calls of one choice: which wire index maps to which event index."""
 
-    open: int | None = None  # event index of the call whose pieces are arriving
     wire: int = 0  # wire index of the last piece: the one a piece without index continues
     indexes: dict[int, int] = field(default_factory=dict)  # wire index -> event index
     ids: dict[int, str] = field(default_factory=dict)  # event index -> call id
     used: set[int] = field(default_factory=set)  # event indexes given out
+    open: set[int] = field(default_factory=set)  # event indexes of calls not yet ended
     top: int = -1  # the largest of them: kept, since max(used) per new call is quadratic
 
     def resolve(self, wire: int, call_id: str | None) -> int:
@@ -108,14 +113,29 @@ class _ChoiceCalls:
         return index
 
 
-class OpenAIDecoder:
-    """Decode one OpenAI chat completion stream; see ``streamkit.formats.StreamDecoder``."""
+# The chunk's own fields; any other field of a chunk without choices is kept as ProviderData.
+_ENVELOPE = frozenset(
+    {"id", "object", "created", "model", "system_fingerprint", "service_tier", "choices", "usage"}
+)
 
-    __slots__ = ("_calls", "_finished")
+
+class OpenAIDecoder:
+    """Decode one OpenAI chat completion stream; see ``streamkit.formats.StreamDecoder``.
+
+    Each choice gets one ``StreamStart``, at its first piece, whether or not that piece carries
+    ``role`` (some servers leave it out, others repeat it in every chunk). Tool-call pieces of
+    several calls may alternate, several in one chunk: a call ends only when its choice finishes
+    (or the stream ends), never because a piece of another call arrived. A delta carrying the
+    same call both as ``tool_calls`` and as the deprecated ``function_call`` (llama-cpp-python's
+    server does) is one call, read from ``tool_calls``.
+    """
+
+    __slots__ = ("_calls", "_finished", "_started")
 
     def __init__(self) -> None:
         self._finished = False
         self._calls: dict[int, _ChoiceCalls] = {}  # choice -> its tool calls
+        self._started: set[int] = set()  # choices whose StreamStart was emitted
 
     @property
     def finished(self) -> bool:
@@ -133,19 +153,18 @@ class OpenAIDecoder:
         if chunk.get("error"):
             raise _stream_error(chunk)
         out: list[ContentEvent] = []
-        for choice in optional_field(chunk, "choices", list, "chunk", []):
+        choices = optional_field(chunk, "choices", list, "chunk", [])
+        for choice in choices:
             self._decode_choice(chunk, choice, received_at, out)
         usage = optional_field(chunk, "usage", dict, "chunk", None)
         if usage is not None:
-            out.append(
-                Usage(
-                    input_tokens=optional_field(usage, "prompt_tokens", int, "chunk usage", None),
-                    output_tokens=optional_field(
-                        usage, "completion_tokens", int, "chunk usage", None
-                    ),
-                    raw=chunk,
-                    received_at=received_at,
-                )
+            out.append(_usage(usage, chunk, received_at))
+        if not choices and usage is None:
+            # Azure's prompt_filter_results chunk and the like: nothing else would keep them.
+            out.extend(
+                ProviderData(key, value, raw=chunk, received_at=received_at)
+                for key, value in chunk.items()
+                if key not in _ENVELOPE and value is not None
             )
         return out
 
@@ -157,36 +176,42 @@ class OpenAIDecoder:
         n = optional_index(choice, "index", "chunk choice", 0)
         delta = optional_field(choice, "delta", dict, "chunk choice", {})
         role = optional_field(delta, "role", str, "chunk delta", "")
-        if role:
-            out.append(
-                StreamStart(
-                    id=optional_field(chunk, "id", str, "chunk", ""),
-                    model=optional_field(chunk, "model", str, "chunk", ""),
-                    role=role,
-                    choice=n,
-                    raw=chunk,
-                    received_at=at,
-                )
-            )
+        if n not in self._started:
+            self._started.add(n)
+            out.append(_stream_start(chunk, role or "assistant", n, at))
+        # OpenAI-compatible servers stream reasoning in a field of their own: DeepSeek and older
+        # vLLM ``reasoning_content``, OpenRouter, Ollama and newer vLLM ``reasoning``. One text
+        # is read, so a server sending both (the same text twice) is not read double.
+        reasoning = optional_field(delta, "reasoning_content", str, "chunk delta", "")
+        reasoning = reasoning or optional_field(delta, "reasoning", str, "chunk delta", "")
+        if reasoning:
+            out.append(ReasoningDelta(reasoning, choice=n, raw=chunk, received_at=at))
         content = optional_field(delta, "content", str, "chunk delta", "")
         if content:
             out.append(TextDelta(content, choice=n, raw=chunk, received_at=at))
         refusal = optional_field(delta, "refusal", str, "chunk delta", "")
         if refusal:
             out.append(RefusalDelta(refusal, choice=n, raw=chunk, received_at=at))
-        for call in optional_field(delta, "tool_calls", list, "chunk delta", []):
+        tool_calls = optional_field(delta, "tool_calls", list, "chunk delta", [])
+        for call in tool_calls:
             self._decode_tool_call(call, n, chunk, at, out)
         legacy = optional_field(delta, "function_call", dict, "chunk delta", None)
-        if legacy:  # the deprecated single-function form: one call at index 0
+        if legacy and not tool_calls:  # the deprecated single-function form: one call at 0
             self._decode_tool_call({"index": 0, "function": legacy}, n, chunk, at, out)
+        logprobs = optional_field(choice, "logprobs", dict, "chunk choice", None)
+        if logprobs is not None:
+            out.append(_logprobs(logprobs, n, chunk, at))
         reason = optional_field(choice, "finish_reason", str, "chunk choice", "")
         if reason:
-            self._close_call(n, chunk, at, out)
+            self._close_calls(n, chunk, at, out)
+            # vLLM names the stop string that matched; a token id (an int) is not one.
+            stop = choice.get("stop_reason")
             out.append(
                 Finish(
                     _FINISH_REASONS.get(reason, "other"),
                     raw_reason=reason,
                     choice=n,
+                    stop_sequence=stop if isinstance(stop, str) else None,
                     raw=chunk,
                     received_at=at,
                 )
@@ -204,9 +229,7 @@ class OpenAIDecoder:
         name = optional_field(function, "name", str, "chunk tool call function", None)
         arguments = optional_field(function, "arguments", str, "chunk tool call function", "")
         index = calls.resolve(wire, call_id)
-        if calls.open is not None and calls.open != index:
-            self._close_call(n, chunk, at, out)
-        calls.open = index
+        calls.open.add(index)
         out.append(
             ToolCallDelta(
                 index,
@@ -219,13 +242,56 @@ class OpenAIDecoder:
             )
         )
 
-    def _close_call(
+    def _close_calls(
         self, n: int, chunk: dict[str, Any], at: float, out: list[ContentEvent]
     ) -> None:
         calls = self._calls.get(n)
-        if calls is not None and calls.open is not None:
-            out.append(ToolCallEnd(calls.open, choice=n, raw=chunk, received_at=at))
-            calls.open = None
+        if calls is not None:
+            for index in sorted(calls.open):
+                out.append(ToolCallEnd(index, choice=n, raw=chunk, received_at=at))
+            calls.open.clear()
+
+
+def _stream_start(chunk: dict[str, Any], role: str, n: int, at: float) -> StreamStart:
+    return StreamStart(
+        id=optional_field(chunk, "id", str, "chunk", ""),
+        model=optional_field(chunk, "model", str, "chunk", ""),
+        role=role,
+        choice=n,
+        created=optional_field(chunk, "created", int, "chunk", None),
+        system_fingerprint=optional_field(chunk, "system_fingerprint", str, "chunk", None),
+        service_tier=optional_field(chunk, "service_tier", str, "chunk", None),
+        raw=chunk,
+        received_at=at,
+    )
+
+
+def _usage(usage: dict[str, Any], chunk: dict[str, Any], at: float) -> Usage:
+    where = "chunk usage"
+    prompt = optional_field(usage, "prompt_tokens_details", dict, where, {})
+    completion = optional_field(usage, "completion_tokens_details", dict, where, {})
+    return Usage(
+        input_tokens=optional_field(usage, "prompt_tokens", int, where, None),
+        output_tokens=optional_field(usage, "completion_tokens", int, where, None),
+        cached_input_tokens=optional_field(prompt, "cached_tokens", int, where, None),
+        reasoning_tokens=optional_field(completion, "reasoning_tokens", int, where, None),
+        details=usage,
+        raw=chunk,
+        received_at=at,
+    )
+
+
+def _logprobs(logprobs: dict[str, Any], n: int, chunk: dict[str, Any], at: float) -> Logprobs:
+    where = "chunk choice logprobs"
+    content = optional_field(logprobs, "content", list, where, None)
+    refusal = optional_field(logprobs, "refusal", list, where, None)
+    return Logprobs(
+        content=None if content is None else tuple(content),
+        refusal=None if refusal is None else tuple(refusal),
+        choice=n,
+        raw=chunk,
+        received_at=at,
+    )
 
 
 class OpenAIEncoder:
@@ -234,16 +300,21 @@ class OpenAIEncoder:
     Each chunk repeats the id, model and creation time of the ``StreamStart`` that opened it.
     """
 
-    __slots__ = ("_created", "_id", "_model")
+    __slots__ = ("_created", "_fingerprint", "_id", "_model", "_tier")
 
     def __init__(self, *, created: int | None = None) -> None:
         self._id = ""
         self._model = ""
+        self._fingerprint: str | None = None
+        self._tier: str | None = None
         self._created = int(time.time()) if created is None else created
 
     def encode(self, event: ContentEvent) -> bytes:
         if isinstance(event, StreamStart):
             self._id, self._model = event.id, event.model
+            if event.created is not None:
+                self._created = event.created
+            self._fingerprint, self._tier = event.system_fingerprint, event.service_tier
             return self._chunk(event.choice, {"role": event.role, "content": ""})
         if isinstance(event, TextDelta):
             return self._chunk(event.choice, {"content": event.text})
@@ -263,31 +334,45 @@ class OpenAIEncoder:
             reason = _raw_finish_reason(event.raw_reason, event.reason)
             return self._chunk(event.choice, {}, finish_reason=reason)
         if isinstance(event, Usage):
-            usage = {
-                "prompt_tokens": event.input_tokens or 0,
-                "completion_tokens": event.output_tokens or 0,
-                "total_tokens": event.total_tokens or 0,
+            usage = _usage_body(event)
+            return encode_event(dumps_json(self._envelope([], usage=usage)))
+        if isinstance(event, Logprobs):
+            logprobs = {
+                "content": None if event.content is None else list(event.content),
+                "refusal": None if event.refusal is None else list(event.refusal),
             }
-            return encode_event(orjson.dumps(self._envelope([], usage=usage)))
-        return b""  # ToolCallEnd and reasoning have no OpenAI wire form
+            return self._chunk(event.choice, {}, logprobs=logprobs)
+        if isinstance(event, ProviderData):
+            return encode_event(dumps_json({**self._envelope([]), event.kind: event.data}))
+        return b""  # ToolCallEnd, reasoning and content blocks have no OpenAI wire form
 
     def finish(self) -> bytes:
         return encode_event("[DONE]")
 
-    def _chunk(self, n: int, delta: dict[str, Any], *, finish_reason: str | None = None) -> bytes:
-        choice = {"index": n, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return encode_event(orjson.dumps(self._envelope([choice])))
+    def _chunk(
+        self,
+        n: int,
+        delta: dict[str, Any],
+        *,
+        finish_reason: str | None = None,
+        logprobs: dict[str, Any] | None = None,
+    ) -> bytes:
+        choice = {"index": n, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
+        return encode_event(dumps_json(self._envelope([choice])))
 
     def _envelope(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-        return {
+        envelope = {
             "id": self._id,
             "object": "chat.completion.chunk",
             "created": self._created,
             "model": self._model,
-            "system_fingerprint": None,
+            "system_fingerprint": self._fingerprint,
             "choices": choices,
             **extra,
         }
+        if self._tier is not None:
+            envelope["service_tier"] = self._tier
+        return envelope
 
 
 class OpenAIFormat:
@@ -298,6 +383,9 @@ class OpenAIFormat:
 
     def __repr__(self) -> str:
         return "OpenAIFormat()"
+
+    def url_path(self, body: Mapping[str, Any]) -> str:
+        return self.path
 
     def headers(self, api_key: str | None) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "text/event-stream"}
@@ -358,33 +446,55 @@ class OpenAIFormat:
     ) -> APIStatusError:
         return api_error_from_response(status, body, headers, request_id_header="x-request-id")
 
-    def response_body(self, message: Message, *, created: int = 0) -> dict[str, Any]:
+    def response_body(self, message: Message, *, created: int | None = None) -> dict[str, Any]:
         """``message`` as a ``ChatCompletion`` body (``object: "chat.completion"``).
 
-        ``content`` is None when the choice has no text but has tool calls or a refusal; each tool
-        call's ``arguments`` is its raw JSON text, exactly as streamed, valid or not. The
-        ``finish_reason`` is the provider's word when it is an OpenAI one, else the normalized
-        reason in OpenAI's words; a choice that never finished says ``stop``, since the schema
-        has no word for an unfinished choice. ``usage`` is left out when no usage was reported.
+        Field for field what the openai SDK's ``get_final_completion()`` gives for the same
+        stream (less the SDK's own ``parsed`` fields and tool-call ``index``): ``created``,
+        ``system_fingerprint`` and ``service_tier`` from the stream, ``logprobs`` per choice,
+        and the provider's whole ``usage`` object. ``content`` is None when the choice has no
+        text but has tool calls or a refusal; each tool call's ``arguments`` is its raw JSON
+        text, exactly as streamed, valid or not. The ``finish_reason`` is the provider's word
+        when it is an OpenAI one, else the normalized reason in OpenAI's words; a choice that
+        never finished says ``stop``, since the schema has no word for an unfinished choice.
+        ``usage`` is left out when no usage was reported.
 
         Args:
             message: the complete message.
-            created: the ``created`` Unix time; a stream's chunks carry it, events do not.
+            created: the ``created`` Unix time; by default the stream's (0 if it sent none).
         """
         body: dict[str, Any] = {
             "id": message.id,
             "object": "chat.completion",
-            "created": created,
+            "created": created if created is not None else (message.created or 0),
             "model": message.model,
             "choices": [_response_choice(choice, message.role) for choice in message.choices],
+            "system_fingerprint": message.system_fingerprint,
         }
+        if message.service_tier is not None:
+            body["service_tier"] = message.service_tier
         if message.usage is not None:
-            body["usage"] = {
-                "prompt_tokens": message.usage.input_tokens or 0,
-                "completion_tokens": message.usage.output_tokens or 0,
-                "total_tokens": message.usage.total_tokens or 0,
-            }
+            body["usage"] = _usage_body(message.usage)
         return body
+
+
+def _usage_body(usage: Usage) -> dict[str, Any]:
+    """The usage object: the provider's own when it was OpenAI-shaped, else built from counts."""
+    details = usage.details
+    if isinstance(details, Mapping) and (
+        "prompt_tokens" in details or "completion_tokens" in details
+    ):
+        return dict(details)
+    body: dict[str, Any] = {
+        "prompt_tokens": usage.input_tokens or 0,
+        "completion_tokens": usage.output_tokens or 0,
+        "total_tokens": usage.total_tokens or 0,
+    }
+    if usage.cached_input_tokens is not None:
+        body["prompt_tokens_details"] = {"cached_tokens": usage.cached_input_tokens}
+    if usage.reasoning_tokens is not None:
+        body["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return body
 
 
 def _response_choice(choice: Choice, role: str) -> dict[str, Any]:
@@ -402,10 +512,17 @@ def _response_choice(choice: Choice, role: str) -> dict[str, Any]:
             }
             for call in choice.tool_calls
         ]
+    logprobs = None
+    if choice.logprobs is not None:
+        tokens, refusal = choice.logprobs.content, choice.logprobs.refusal
+        logprobs = {
+            "content": None if tokens is None else list(tokens),
+            "refusal": None if refusal is None else list(refusal),
+        }
     return {
         "index": choice.index,
         "message": message,
-        "logprobs": None,
+        "logprobs": logprobs,
         "finish_reason": _raw_finish_reason(choice.raw_finish_reason, choice.finish_reason),
     }
 
@@ -421,9 +538,16 @@ def _stream_error(chunk: dict[str, Any]) -> APIStatusError:
     error = chunk["error"]
     if not isinstance(error, dict):
         error = {"message": str(error)}
-    error_type = error.get("type") or error.get("code")
-    error_type = error_type if isinstance(error_type, str) else None
-    status = _ERROR_STATUS.get(error_type or "", 500)
+    error_type = error.get("type")
+    code = error.get("code")
+    status: int | None = None
+    if isinstance(code, int | str) and not isinstance(code, bool) and str(code).isdigit():
+        # LiteLLM and others put an HTTP status in ``code`` (``"500"``): a status, not a type.
+        status = int(code) if 400 <= int(code) <= 599 else None
+    elif not isinstance(error_type, str) and isinstance(code, str):
+        error_type = code  # OpenAI's own errors may name the kind only in ``code``
+    error_type = error_type if isinstance(error_type, str) and error_type else None
+    status = status or _ERROR_STATUS.get(error_type or "", 500)
     return APIStatusError.for_status(
         status,
         str(error.get("message") or "error event in stream"),

@@ -30,7 +30,7 @@ from reactivex.disposable import (
 )
 
 from streamkit.events import Rewind, StreamEvent, TextDelta
-from streamkit.operators.base import Operator, now_seconds, resolve_scheduler
+from streamkit.operators.base import Operator, check_event, now_seconds, resolve_scheduler
 
 __all__ = ["buffer_events", "buffer_text"]
 
@@ -227,8 +227,9 @@ def buffer_text(
     def select(event: StreamEvent | str) -> str | None:
         if isinstance(event, TextDelta) and event.choice == choice and event.text:
             return event.text
-        if isinstance(event, str) and event:  # text pieces, as from text() or smooth()
-            return event
+        if isinstance(event, str):  # text pieces, as from text() or smooth()
+            return event or None
+        check_event(event, "buffer_text()")
         return None
 
     return _batching(count, seconds, scheduler, select, "".join, _is_rewind)

@@ -9,7 +9,7 @@ from streamkit.events import StreamEvent
 from streamkit.fold.message_builder import MessageBuilder, accumulate
 from streamkit.fold.tool_calls import InvalidArguments
 from streamkit.message import Message
-from streamkit.operators.base import Operator
+from streamkit.operators.base import Operator, events_only
 
 __all__ = ["to_message"]
 
@@ -45,6 +45,10 @@ def to_message(*, invalid: InvalidArguments = "raise") -> Operator[StreamEvent, 
     seed = MessageBuilder(invalid=invalid)
 
     def operator(source: Observable[StreamEvent]) -> Observable[Message]:
-        return source.pipe(rx_ops.reduce(accumulate, seed), rx_ops.map(MessageBuilder.build))
+        return source.pipe(
+            events_only("to_message()"),
+            rx_ops.reduce(accumulate, seed),
+            rx_ops.map(MessageBuilder.build),
+        )
 
     return operator

@@ -33,7 +33,13 @@ from streamkit.events import StreamEvent
 from streamkit.fold.stats import MAX_GAPS as MAX_GAPS
 from streamkit.fold.stats import MAX_TIMELINE_POINTS as MAX_TIMELINE_POINTS
 from streamkit.fold.stats import StatsAccumulator as StatsAccumulator
-from streamkit.operators.base import resolve_scheduler
+from streamkit.operators.base import (
+    Emit,
+    Operator,
+    events_only,
+    resolve_scheduler,
+    stateful_operator,
+)
 from streamkit.stats import StreamStats as StreamStats
 from streamkit.stats import Tokenizer as Tokenizer
 from streamkit.stats import TokensSource as TokensSource
@@ -310,30 +316,26 @@ class ProgressOperator:
         self._clock = clock
 
     def __call__(self, source: Observable[StreamEvent]) -> Observable[StreamEvent]:
-        meter = self.meter
+        meter, clock, tokenizer = self.meter, self._clock, self._tokenizer
 
-        def subscribe(
-            observer: abc.ObserverBase[StreamEvent], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            run = meter.start_run(clock=self._clock, tokenizer=self._tokenizer)
+        def step(run: MeterRun, event: StreamEvent, emit: Emit[StreamEvent]) -> MeterRun:
+            run.record(event)
+            emit(event)
+            return run
 
-            def on_next(event: StreamEvent) -> None:
-                run.record(event)
-                observer.on_next(event)
+        def flush(run: MeterRun, emit: Emit[StreamEvent]) -> None:
+            run.end(completed=True)
 
-            def on_error(error: Exception) -> None:
-                run.end(completed=False)
-                observer.on_error(error)
+        def close(run: MeterRun) -> None:
+            run.end(completed=False)  # a run that ended already keeps its outcome
 
-            def on_completed() -> None:
-                run.end(completed=True)
-                observer.on_completed()
+        def start() -> MeterRun:
+            return meter.start_run(clock=clock, tokenizer=tokenizer)
 
-            upstream = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-            return CompositeDisposable(upstream, Disposable(lambda: run.end(completed=False)))
-
-        return Observable(subscribe)
-
+        measured: Operator[StreamEvent, StreamEvent] = stateful_operator(
+            start, step, flush=flush, close=close
+        )
+        return measured(source.pipe(events_only("measure_progress()")))
 
 def measure_progress(
     meter: ProgressMeter | None = None,

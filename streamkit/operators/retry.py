@@ -40,7 +40,7 @@ from reactivex.disposable import SerialDisposable, SingleAssignmentDisposable
 from streamkit.errors import RetryExhaustedError, StreamkitError
 from streamkit.events import Retrying, StreamEvent
 from streamkit.fold.retry_ledger import RetryLedger
-from streamkit.operators.base import Operator, now_seconds, resolve_scheduler
+from streamkit.operators.base import Operator, events_only, now_seconds, resolve_scheduler
 
 __all__ = [
     "DEFAULT_RESUME",
@@ -179,6 +179,13 @@ def retry_with_backoff(
     if policy is not None and not isinstance(policy, RetryPolicy):
         raise TypeError(f"policy must be a RetryPolicy or None, got {type(policy).__name__}")
     retry_policy = policy or RetryPolicy()
+    # Raw SSE events have no answer to compare attempts by: re-subscribing would deliver again
+    # what was delivered. They fail at once (a TypeError is never retried).
+    checked: Operator[StreamEvent, StreamEvent] = events_only(
+        "retry_with_backoff()",
+        sse_hint="a raw SSE stream reconnects by itself: sse_source sends Last-Event-ID, honours "
+        "retry: and skips events already delivered (see its reconnect= argument)",
+    )
 
     def operator(source: Observable[StreamEvent]) -> Observable[StreamEvent]:
         def subscribe(
@@ -206,7 +213,7 @@ def retry_with_backoff(
                 # schedule the next attempt, which must not be overwritten afterwards.
                 subscription = SingleAssignmentDisposable()
                 current.disposable = subscription
-                subscription.disposable = stream.subscribe(
+                subscription.disposable = stream.pipe(checked).subscribe(
                     on_next, on_failure, on_completed, scheduler=subscribe_scheduler
                 )
 

@@ -23,7 +23,7 @@ from reactivex import operators as rx_ops
 from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
 
 from streamkit.events import Rewind, StreamEvent, TextDelta
-from streamkit.operators.base import Operator, resolve_scheduler
+from streamkit.operators.base import Operator, check_event, events_only, resolve_scheduler
 
 __all__ = ["Unit", "smooth", "split_units", "text"]
 
@@ -38,7 +38,8 @@ def text(choice: int = 0) -> Operator[StreamEvent, str]:
     """Keep only the answer text of one choice, as strings.
 
     Every ``TextDelta`` of ``choice`` becomes its text (empty pieces are skipped); every other
-    event is dropped. Completion and errors pass through.
+    event is dropped. Completion and errors pass through. Anything that is not a chat event (a
+    raw ``SSEEvent`` from ``sse_source``) fails the stream with a ``TypeError``.
 
     Args:
         choice: which choice's text to keep (OpenAI ``n > 1`` streams several).
@@ -53,7 +54,10 @@ def text(choice: int = 0) -> Operator[StreamEvent, str]:
     """
 
     def pick(event: StreamEvent) -> bool:
-        return isinstance(event, TextDelta) and event.choice == choice and bool(event.text)
+        if isinstance(event, TextDelta):
+            return event.choice == choice and bool(event.text)
+        check_event(event, "text()")  # anything else must still be an event, or fail loudly
+        return False
 
     def to_text(event: StreamEvent) -> str:
         assert isinstance(event, TextDelta)  # guaranteed by pick
@@ -109,11 +113,12 @@ def smooth(
     """Re-cut streamed text into whole words or whole lines, optionally one per ``interval``.
 
     Input is strings, or events of which the ``TextDelta`` of choice 0 are taken (others are
-    ignored). The unfinished tail (a word that may go on, a line without its ``"\\n"`` yet) is
-    held until more text completes it, and emitted as it is when the source completes or before
-    its error is passed on. Joining the output gives exactly the input text. Splitting lines
-    treats only ``"\\n"`` as a line end. A ``Rewind`` drops the held tail and, when pacing, the
-    queued units: they belong to the answer the retry layer voided.
+    ignored; an item that is neither fails the stream with a ``TypeError``). The unfinished tail (a
+    word that may go on, a line without its ``"\\n"`` yet) is held until more text completes it, and
+    emitted as it is when the source completes or before its error is passed on. Joining the output
+    gives exactly the input text. Splitting lines treats only ``"\\n"`` as a line end. A ``Rewind``
+    drops the held tail and, when pacing, the queued units: they belong to the answer the retry
+    layer voided.
 
     With ``interval``, units are released one at a time at least ``interval`` seconds apart, on
     ``scheduler`` (else the subscriber's, else the running asyncio loop's): the first at once,
@@ -148,6 +153,8 @@ def smooth(
         raise ValueError(f"interval must be positive or None, got {interval!r}")
 
     def operator(source: Observable[str | StreamEvent]) -> Observable[str]:
+        source = source.pipe(events_only("smooth()", also=(str,)))
+
         def subscribe(
             observer: abc.ObserverBase[str], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:

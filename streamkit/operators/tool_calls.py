@@ -8,10 +8,6 @@ from __future__ import annotations
 
 from typing import Literal, overload
 
-from reactivex import Observable, abc
-from reactivex.disposable import SingleAssignmentDisposable
-
-from streamkit.errors import ToolCallError
 from streamkit.events import StreamEvent, ToolCall
 from streamkit.fold.partial_json import parse_partial_json
 from streamkit.fold.tool_calls import (
@@ -25,7 +21,7 @@ from streamkit.fold.tool_calls import (
     step_tool_calls,
     validate_tool_call,
 )
-from streamkit.operators.base import Operator
+from streamkit.operators.base import Emit, Operator, check_event, stateful_operator
 
 __all__ = [
     "InvalidArguments",
@@ -98,61 +94,27 @@ def assemble_tool_calls(
     if invalid not in ("raise", "emit"):
         raise ValueError(f"invalid must be 'raise' or 'emit', got {invalid!r}")
 
-    def operator(source: Observable[StreamEvent]) -> Observable[StreamEvent | ToolCallPreview]:
-        def subscribe(
-            observer: abc.ObserverBase[StreamEvent | ToolCallPreview],
-            scheduler: abc.SchedulerBase | None = None,
-        ) -> abc.DisposableBase:
-            state = ToolCallState(previews=previews)
-            stopped = False
-            subscription = SingleAssignmentDisposable()
+    def emit_all(
+        outputs: tuple[ToolCallOutput, ...], emit: Emit[StreamEvent | ToolCallPreview]
+    ) -> None:
+        for output in outputs:
+            if invalid == "raise" and isinstance(output, ToolCall):
+                validate_tool_call(output)  # raises ToolCallError: the stream ends with it
+            emit(output)
 
-            def fail(error: Exception) -> None:
-                nonlocal stopped
-                stopped = True
-                observer.on_error(error)
-                subscription.dispose()
+    def step(
+        state: ToolCallState, event: StreamEvent, emit: Emit[StreamEvent | ToolCallPreview]
+    ) -> ToolCallState:
+        check_event(event, "assemble_tool_calls()")  # a foreign item ends the stream
+        state, outputs = step_tool_calls(state, event)
+        emit(event)
+        emit_all(outputs, emit)
+        return state
 
-            def emit(outputs: tuple[ToolCallOutput, ...]) -> bool:
-                for output in outputs:
-                    if invalid == "raise" and isinstance(output, ToolCall):
-                        try:
-                            validate_tool_call(output)
-                        except ToolCallError as exc:
-                            fail(exc)
-                            return False
-                    observer.on_next(output)
-                return True
+    def flush(state: ToolCallState, emit: Emit[StreamEvent | ToolCallPreview]) -> None:
+        emit_all(flush_tool_calls(state)[1], emit)
 
-            def on_next(event: StreamEvent) -> None:
-                nonlocal state
-                if stopped:
-                    return
-                try:
-                    state, outputs = step_tool_calls(state, event)
-                except Exception as exc:  # a bug in the reducer must still end the stream
-                    fail(exc)
-                    return
-                observer.on_next(event)
-                emit(outputs)
-
-            def on_error(error: Exception) -> None:
-                if not stopped:
-                    fail(error)
-
-            def on_completed() -> None:
-                nonlocal state
-                if stopped:
-                    return
-                state, calls = flush_tool_calls(state)
-                if emit(calls):
-                    observer.on_completed()
-
-            subscription.disposable = source.subscribe(
-                on_next, on_error, on_completed, scheduler=scheduler
-            )
-            return subscription
-
-        return Observable(subscribe)
-
+    operator: Operator[StreamEvent, StreamEvent | ToolCallPreview] = stateful_operator(
+        lambda: ToolCallState(previews=previews), step, flush=flush
+    )
     return operator

@@ -1,4 +1,5 @@
-"""The embedded LLM server: a local OpenAI + Anthropic compatible API for tests and demos.
+"""The embedded LLM server: a local OpenAI (chat completions and Responses), Anthropic and Gemini
+compatible API for tests and demos.
 
 ``EmbeddedServer`` serves deterministic answers (``answer_for``) with tool calls, continuation
 and injected faults (``parse_faults`` / ``FaultPlan``); see ``streamkit.server.app``.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from streamkit.server.app import EmbeddedServer, RecordedRequest, ThreadedServer
 from streamkit.server.faults import FAULT_HEADER, FaultPlan, FaultSpecError, parse_faults
+from streamkit.server.limits import ServerLimits
 from streamkit.server.scenarios import (
     PlannedToolCall,
     Reply,
@@ -27,6 +29,7 @@ __all__ = [
     "PlannedToolCall",
     "RecordedRequest",
     "Reply",
+    "ServerLimits",
     "ThreadedServer",
     "answer_for",
     "full_answer",

@@ -1,37 +1,58 @@
-"""The embedded LLM server: an aiohttp app on the loopback interface speaking both wire formats.
+"""The embedded LLM server: an aiohttp app on the loopback interface speaking four wire formats.
 
 Routes: ``POST /v1/chat/completions`` (OpenAI), ``POST /v1/messages`` (Anthropic), streaming and
-not, and ``GET /v1/models``. Answers come from ``streamkit.server.scenarios`` and are written with
-the formats' own encoders, so what the server writes and what streamkit reads are one definition.
+not, ``POST /v1/messages/count_tokens``, ``GET /v1/models`` and ``GET /v1/models/{id}``; any
+other path or method gets a JSON 404 / 405 in the API's error shape. Requests are checked as the
+real APIs check them (``streamkit.server.validation``), answers come from
+``streamkit.server.scenarios`` and are written with the formats' own encoders (plus the fields
+the event model does not carry, ``streamkit.server.wire``), so what the server writes and what
+streamkit reads are one definition. Idle, slow and excess connections are closed
+(``streamkit.server.limits``).
+OpenAI Responses and Gemini routes are in ``streamkit.server.chat_requests``.
 
 Request headers the server understands (besides authentication):
 
 - ``x-streamkit-fault``: faults to inject, see ``streamkit.server.faults``;
 - ``x-streamkit-session``: tells apart otherwise equal fault headers for ``first-attempts``;
 - ``x-streamkit-tool-calls: N``: answer with N parallel tool calls when tools are offered (the
-  body field ``metadata.streamkit_tool_calls`` works too).
+  body field ``metadata.streamkit_tool_calls`` works too); ``tool_choice`` and
+  ``parallel_tool_calls: false`` / ``disable_parallel_tool_use`` take precedence.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
+import string
 import threading
-import uuid
+import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Self
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from streamkit._credentials import is_credential_name
 from streamkit.events import TextDelta, ToolCallDelta
 from streamkit.fold.message_builder import build_message
 from streamkit.formats import WireFormat, get_format
+from streamkit.server import chat_requests
 from streamkit.server.faults import FAULT_HEADER, FaultPlan, parse_faults
-from streamkit.server.scenarios import Reply, plan_reply, reply_events
+from streamkit.server.limits import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_KEEPALIVE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    ConnectionGuard,
+    ServerLimits,
+)
+from streamkit.server.models import MODELS, KnownModel, find_model
+from streamkit.server.scenarios import Reply, input_tokens, plan_reply, reply_events
+from streamkit.server.validation import RequestError, validate_count_tokens, validate_request
+from streamkit.server.wire import ReplyExtras
 
 __all__ = ["EmbeddedServer", "RecordedRequest", "ThreadedServer"]
 
@@ -42,13 +63,17 @@ MAX_RECORDED_REQUESTS: Final = 1000
 #: How many ``first-attempts`` counters the server keeps (the oldest are forgotten first).
 _MAX_FAULT_COUNTERS: Final = 10_000
 _LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
-_MODELS: Final = ("streamkit-echo",)
+_ID_ALPHABET: Final = string.ascii_letters + string.digits
+#: The Anthropic route for counting a request's tokens.
+COUNT_TOKENS_PATH: Final = "/v1/messages/count_tokens"
 _ERROR_TYPES: Final[dict[str, dict[int, str]]] = {
     "openai": {
         400: "invalid_request_error",
         401: "invalid_request_error",
         403: "permission_error",
-        404: "not_found_error",
+        404: "invalid_request_error",
+        405: "invalid_request_error",
+        408: "timeout",
         429: "rate_limit_error",
         503: "service_unavailable",
         529: "overloaded_error",
@@ -58,6 +83,8 @@ _ERROR_TYPES: Final[dict[str, dict[int, str]]] = {
         401: "authentication_error",
         403: "permission_error",
         404: "not_found_error",
+        405: "invalid_request_error",
+        408: "timeout_error",
         413: "request_too_large",
         429: "rate_limit_error",
         504: "timeout_error",
@@ -73,7 +100,9 @@ class RecordedRequest:
     Attributes:
         path: the URL path, e.g. ``/v1/messages``.
         body: the JSON body ({} when it was not a JSON object).
-        headers: the request headers, lower-cased, without ``authorization`` / ``x-api-key``.
+        headers: the request headers, lower-cased, without any whose name marks a credential
+            (``authorization``, ``x-api-key``, ``x-access-token``, ``cookie``...; see
+            ``streamkit._credentials``).
     """
 
     path: str
@@ -86,7 +115,7 @@ class _Stop(Exception):
 
 
 def _error_type(fmt: WireFormat, status: int) -> str:
-    known = _ERROR_TYPES[fmt.name].get(status)
+    known = _ERROR_TYPES.get(fmt.name, _ERROR_TYPES["openai"]).get(status)
     if known:
         return known
     if status >= 500:
@@ -184,9 +213,17 @@ class EmbeddedServer:
         faults: fault specs applied to requests without an ``x-streamkit-fault`` header.
         rate: tokens per second for text and tool argument events; 0 is as fast as possible.
         chunk_delay: seconds before every SSE event; overrides ``rate``.
+        header_timeout: seconds a client may take to send a request's headers (counted from
+            the connection opening, or from the first byte of a later request), and again its
+            body; a connection too slow with its headers is closed, a body too slow gets 408.
+        keepalive_timeout: seconds an idle connection stays open between requests.
+        max_connections: connections served at once; one more is answered 503 and closed.
+        seed: makes the ids (responses, tool calls, requests) the same sequence on every run;
+            without it they are random. Answers depend only on the request either way.
 
     Raises:
-        ValueError: ``host`` is not a loopback address, or ``faults`` does not parse.
+        ValueError: ``host`` is not a loopback address, ``faults`` does not parse, or a limit
+            is not positive.
     """
 
     def __init__(
@@ -198,12 +235,20 @@ class EmbeddedServer:
         faults: str = "",
         rate: float = 0.0,
         chunk_delay: float | None = None,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        seed: int | None = None,
     ) -> None:
         if host not in _LOOPBACK:
             raise ValueError(f"the embedded server binds loopback addresses only, not {host!r}")
         if rate < 0 or (chunk_delay is not None and chunk_delay < 0):
             raise ValueError("rate and chunk_delay must not be negative")
         parse_faults(faults)  # fail early on a bad default
+        self._limits = ServerLimits(header_timeout, keepalive_timeout, max_connections)
+        # Response, tool-call and request ids: unique per response; a seed makes the sequence
+        # repeat from one run to the next.
+        self._ids = random.Random(seed) if seed is not None else random.SystemRandom()
         self._host = host
         self._port = port
         self._api_key = api_key
@@ -239,6 +284,11 @@ class EmbeddedServer:
         return f"http://{host}:{self._bound_port}"
 
     @property
+    def limits(self) -> ServerLimits:
+        """The header and keep-alive timeouts and the connection limit."""
+        return self._limits
+
+    @property
     def open_connections(self) -> int:
         """How many client connections are open right now."""
         server = self._runner.server if self._runner is not None else None
@@ -263,11 +313,17 @@ class EmbeddedServer:
         if self._state != "new":
             raise RuntimeError(f"the server is {self._state}: start it only once")
         self._state = "open"
-        runner = web.AppRunner(self._make_app(), access_log=None, shutdown_timeout=0.5)
+        guard = ConnectionGuard(self._limits)
+        runner = web.AppRunner(
+            self._make_app(guard.middleware),
+            access_log=None,
+            shutdown_timeout=0.5,
+            keepalive_timeout=self._limits.keepalive_timeout,
+        )
         self._runner = runner
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self._host, self._port)
+            site = guard.site(runner, self._host, self._port)
             await site.start()
             self._bound_port = int(runner.addresses[0][1])
         except BaseException:
@@ -311,8 +367,8 @@ class EmbeddedServer:
 
     # -- the app -----------------------------------------------------------------------------
 
-    def _make_app(self) -> web.Application:
-        app = web.Application()
+    def _make_app(self, guard: Middleware) -> web.Application:
+        app = web.Application(middlewares=[guard, self._json_errors])
         openai_format, anthropic_format = get_format("openai"), get_format("anthropic")
 
         async def openai_route(request: web.Request) -> web.StreamResponse:
@@ -323,39 +379,75 @@ class EmbeddedServer:
 
         app.router.add_post(openai_format.path, openai_route)
         app.router.add_post(anthropic_format.path, anthropic_route)
+        app.router.add_post(COUNT_TOKENS_PATH, self._count_tokens)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/v1/models/{model_id}", self._model)
+        chat_requests.add_routes(app, self._chat)  # OpenAI Responses and Google Gemini
         return app
 
+    @web.middleware
+    async def _json_errors(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """Unknown paths (404) and wrong methods (405) get JSON bodies in the API's error
+        shape, as from the real APIs, instead of aiohttp's plain text."""
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status not in (404, 405):
+                raise
+            fmt = _client_format(request)
+            if exc.status == 404:
+                message = f"Invalid URL ({request.method} {request.path})"
+            else:
+                message = f"Method {request.method} not allowed for {request.path}"
+            allow = {"allow": exc.headers["allow"]} if "allow" in exc.headers else None
+            return _error_response(fmt, exc.status, message, self._request_id(), allow)
+
     async def _models(self, request: web.Request) -> web.StreamResponse:
+        fmt = _client_format(request)
+        request_id = self._request_id()
         if not self._authorized(request):
-            anthropic_client = "anthropic-version" in request.headers
-            return _auth_error(
-                get_format("anthropic" if anthropic_client else "openai"), _request_id()
-            )
-        data = [
-            {
-                "id": name,
-                "object": "model",
-                "type": "model",
-                "created": 0,
-                "created_at": "2024-01-01T00:00:00Z",
-                "display_name": name,
-                "owned_by": "streamkit",
-            }
-            for name in _MODELS
-        ]
+            return _auth_error(fmt, request_id)
+        data = [_model_body(fmt, model) for model in MODELS]
+        if fmt.name == "openai":
+            return _json_response({"object": "list", "data": data}, 200, request_id)
         body = {
-            "object": "list",
             "data": data,
             "has_more": False,
-            "first_id": _MODELS[0],
-            "last_id": _MODELS[-1],
+            "first_id": MODELS[0].id,
+            "last_id": MODELS[-1].id,
         }
-        return _json_response(body, 200, _request_id())
+        return _json_response(body, 200, request_id)
 
-    async def _chat(self, request: web.Request, fmt: WireFormat) -> web.StreamResponse:
-        request_id = _request_id()
-        raw = await request.read()
+    async def _model(self, request: web.Request) -> web.StreamResponse:
+        fmt = _client_format(request)
+        request_id = self._request_id()
+        if not self._authorized(request):
+            return _auth_error(fmt, request_id)
+        model_id = request.match_info["model_id"]
+        model = find_model(model_id)
+        if model is None:
+            if fmt.name == "openai":
+                message = f"The model '{model_id}' does not exist or you do not have access to it."
+                return _error_response(fmt, 404, message, request_id, code="model_not_found")
+            return _error_response(fmt, 404, f"model: {model_id}", request_id)
+        return _json_response(_model_body(fmt, model), 200, request_id)
+
+    async def _read_json(
+        self, request: web.Request, fmt: WireFormat, request_id: str
+    ) -> dict[str, Any] | web.Response:
+        """The request's JSON body, recorded in ``requests``; or the error response to send."""
+        try:
+            async with asyncio.timeout(self._limits.header_timeout):
+                raw = await request.read()
+        except TimeoutError:
+            message = f"the request body did not arrive within {self._limits.header_timeout:g} s"
+            response = _error_response(fmt, 408, message, request_id)
+            response.force_close()
+            return response
         body = _parse_body(raw)
         if len(self.requests) >= MAX_RECORDED_REQUESTS:
             del self.requests[: len(self.requests) - MAX_RECORDED_REQUESTS + 1]
@@ -368,17 +460,33 @@ class EmbeddedServer:
                 },
             )
         )
+        body = chat_requests.chat_request(fmt, request, body)  # Responses, Gemini: as chat
         if not self._authorized(request):
             return _auth_error(fmt, request_id)
-        if body is None or not isinstance(body.get("messages"), list) or not body["messages"]:
-            message = "the body must be a JSON object with a non-empty 'messages' list"
-            return _error_response(fmt, 400, message, request_id)
-        invalid = _invalid_request(fmt, body)
-        if invalid:
-            return _error_response(fmt, 400, invalid, request_id)
-        if fmt.name == "anthropic" and _prefill_ends_in_whitespace(body["messages"]):
-            message = "messages: final assistant content cannot end with trailing whitespace"
-            return _error_response(fmt, 400, message, request_id)
+        if body is None:
+            message = "the request body must be a JSON object"
+            return _error_response(fmt, 400, message, request_id, code="invalid_json")
+        return body
+
+    async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
+        fmt = get_format("anthropic")
+        request_id = self._request_id()
+        body = await self._read_json(request, fmt, request_id)
+        if isinstance(body, web.Response):
+            return body
+        problem = validate_count_tokens(body)
+        if problem is not None:
+            return _request_error(fmt, problem, request_id)
+        return _json_response({"input_tokens": input_tokens(body)}, 200, request_id)
+
+    async def _chat(self, request: web.Request, fmt: WireFormat) -> web.StreamResponse:
+        request_id = self._request_id()
+        body = await self._read_json(request, fmt, request_id)
+        if isinstance(body, web.Response):
+            return body
+        problem = validate_request(fmt.name, body)
+        if problem is not None:
+            return _request_error(fmt, problem, request_id)
         try:
             plan = self._fault_plan(request)
             tool_calls = _tool_call_count(request, body)
@@ -388,18 +496,27 @@ class EmbeddedServer:
             headers = {} if plan.retry_after is None else {"retry-after": f"{plan.retry_after:g}"}
             message = f"injected HTTP {plan.status}"
             return _error_response(fmt, plan.status, message, request_id, headers)
-        reply = plan_reply(body, format=fmt.name, tool_calls=tool_calls)
+        reply = plan_reply(body, format=fmt.name, tool_calls=tool_calls, nonce=self._nonce(fmt))
+        extras = ReplyExtras(reply, format=fmt.name, created=int(time.time()))
         if not body.get("stream"):
             message_value = build_message(reply_events(reply, format=fmt.name))
-            return _json_response(fmt.response_body(message_value), 200, request_id)
-        return await self._stream(request, fmt, body, reply, plan, request_id)
+            response_body = extras.body(fmt.response_body(message_value))
+            return _json_response(response_body, 200, request_id)
+        return await self._stream(request, fmt, body, reply, extras, plan, request_id)
+
+    def _request_id(self) -> str:
+        return "req_" + "".join(self._ids.choices(_ID_ALPHABET, k=24))
+
+    def _nonce(self, fmt: WireFormat) -> str:
+        """The unique part of a response id, as long as the provider's."""
+        return "".join(self._ids.choices(_ID_ALPHABET, k=22 if fmt.name == "anthropic" else 29))
 
     def _authorized(self, request: web.Request) -> bool:
         if self._api_key is None:
             return True
         bearer = request.headers.get("authorization", "")
         scheme, _, token = bearer.partition(" ")
-        offered = {request.headers.get("x-api-key")}
+        offered = {request.headers.get("x-api-key"), request.headers.get("x-goog-api-key")}
         if scheme.lower() == "bearer":
             offered.add(token.strip())
         return self._api_key in offered
@@ -423,6 +540,7 @@ class EmbeddedServer:
         fmt: WireFormat,
         body: Mapping[str, Any],
         reply: Reply,
+        extras: ReplyExtras,
         plan: FaultPlan,
         request_id: str,
     ) -> web.StreamResponse:
@@ -444,7 +562,7 @@ class EmbeddedServer:
             await writer.start()
             for event in events:
                 token = isinstance(event, TextDelta | ToolCallDelta)
-                await writer.send(encoder.encode(event), token=token)
+                await writer.send(extras.stream(event, encoder.encode(event)), token=token)
             await writer.send(encoder.finish(), final=True)
             await response.write_eof()
         except (_Stop, ConnectionError):
@@ -509,35 +627,6 @@ class ThreadedServer:
             self._thread.join(self._timeout)
 
 
-def _request_id() -> str:
-    return f"req_{uuid.uuid4().hex[:24]}"
-
-
-def _invalid_request(fmt: WireFormat, body: Mapping[str, Any]) -> str | None:
-    """What the real API would reject in ``body`` with a 400, as its message; None if nothing."""
-    for number, message in enumerate(body["messages"]):
-        if not isinstance(message, Mapping) or not isinstance(message.get("role"), str):
-            return f"messages.{number}: each message must be an object with a 'role'"
-    if fmt.name == "anthropic" and not isinstance(body.get("max_tokens"), int):
-        return "max_tokens: Field required"
-    return None
-
-
-def _prefill_ends_in_whitespace(messages: list[Any]) -> bool:
-    """Whether an Anthropic request ends with an assistant prefill that ends in whitespace,
-    which the real API rejects with a 400."""
-    last = messages[-1]
-    if not isinstance(last, Mapping) or last.get("role") != "assistant":
-        return False
-    content = last.get("content")
-    if isinstance(content, list):
-        texts = [
-            b.get("text") for b in content if isinstance(b, Mapping) and b.get("type") == "text"
-        ]
-        content = texts[-1] if texts else None
-    return isinstance(content, str) and content != content.rstrip()
-
-
 def _parse_body(raw: bytes) -> dict[str, Any] | None:
     try:
         body = orjson.loads(raw)
@@ -546,16 +635,15 @@ def _parse_body(raw: bytes) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _tool_call_count(request: web.Request, body: Mapping[str, Any]) -> int:
-    """How many tool calls to make: as asked by header or metadata, else one when the request's
-    ``tool_choice`` demands a tool (OpenAI ``required`` or a named function; Anthropic ``any`` or
-    ``tool``), else none."""
+def _tool_call_count(request: web.Request, body: Mapping[str, Any]) -> int | None:
+    """How many tool calls the header (or ``metadata.streamkit_tool_calls``) asks for; None when
+    neither asks. ``plan_reply`` weighs it against ``tool_choice`` and parallel calls."""
     value: Any = request.headers.get(TOOL_CALLS_HEADER)
     if value is None:
         metadata = body.get("metadata")
         value = metadata.get("streamkit_tool_calls") if isinstance(metadata, Mapping) else None
     if value is None:
-        return 1 if body.get("tools") and _tool_required(body.get("tool_choice")) else 0
+        return None
     try:
         count = int(value)
     except (TypeError, ValueError):
@@ -565,10 +653,33 @@ def _tool_call_count(request: web.Request, body: Mapping[str, Any]) -> int:
     return count
 
 
-def _tool_required(choice: Any) -> bool:
-    if isinstance(choice, str):
-        return choice == "required"
-    return isinstance(choice, Mapping) and choice.get("type") in ("function", "any", "tool")
+def _client_format(request: web.Request) -> WireFormat:
+    """Which API a request speaks, for routes both share: the Anthropic SDK sends
+    ``anthropic-version``, and ``/v1/messages...`` is Anthropic's."""
+    anthropic = "anthropic-version" in request.headers or request.path.startswith("/v1/messages")
+    return get_format("anthropic" if anthropic else "openai")
+
+
+def _model_body(fmt: WireFormat, model: KnownModel) -> dict[str, Any]:
+    if fmt.name == "openai":
+        return {
+            "id": model.id,
+            "object": "model",
+            "created": model.created,
+            "owned_by": model.owned_by,
+        }
+    return {
+        "type": "model",
+        "id": model.id,
+        "display_name": model.display_name,
+        "created_at": model.created_at,
+    }
+
+
+def _request_error(fmt: WireFormat, problem: RequestError, request_id: str) -> web.Response:
+    return _error_response(
+        fmt, 400, problem.message, request_id, param=problem.param, code=problem.code
+    )
 
 
 def _json_response(
@@ -588,14 +699,21 @@ def _error_response(
     message: str,
     request_id: str,
     headers: Mapping[str, str] | None = None,
+    *,
+    param: str | None = None,
+    code: str | None = None,
 ) -> web.Response:
     body = fmt.error_body(status, _error_type(fmt, status), message)
     if fmt.name == "anthropic":
         body = {**body, "request_id": request_id}
+    else:  # OpenAI names the offending field and a machine-readable code
+        body = {"error": {**body["error"], "param": param, "code": code}}
     return _json_response(body, status, request_id, headers)
 
 
 def _auth_error(fmt: WireFormat, request_id: str) -> web.Response:
+    if fmt.name in ("responses", "gemini"):
+        return chat_requests.auth_error(fmt, request_id)
     if fmt.name == "openai":
         body: dict[str, Any] = {
             "error": {

@@ -11,11 +11,8 @@ file primitive (``append_jsonl``, ``read_jsonl``, ``JSONLError``, ``StrPath``) i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Literal
-
-from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignmentDisposable
 
 from streamkit.errors import RecordedError as RecordedError
 from streamkit.events import StreamEvent
@@ -29,6 +26,7 @@ from streamkit.jsonl_file import JSONLError as JSONLError
 from streamkit.jsonl_file import StrPath as StrPath
 from streamkit.jsonl_file import append_jsonl as append_jsonl
 from streamkit.jsonl_file import read_jsonl as read_jsonl
+from streamkit.operators.base import Emit, Operator, stateful_operator
 
 __all__ = [
     "JSONLError",
@@ -47,7 +45,7 @@ __all__ = [
 
 def to_jsonl(
     path: StrPath, *, what: Literal["events", "messages"] = "events"
-) -> Callable[[Observable[StreamEvent]], Observable[StreamEvent]]:
+) -> Operator[StreamEvent, StreamEvent]:
     """Append the stream to a JSON Lines file as it passes; events pass on unchanged.
 
     With ``what="events"`` every event is a line (``event_to_dict``), written before it is passed
@@ -68,61 +66,31 @@ def to_jsonl(
     if what not in ("events", "messages"):
         raise ValueError(f"what must be 'events' or 'messages', got {what!r}")
 
-    def operator(source: Observable[StreamEvent]) -> Observable[StreamEvent]:
-        def subscribe(
-            observer: abc.ObserverBase[StreamEvent], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            file = JSONLAppender(path)
-            builder = MessageBuilder(invalid="emit")
-            stopped = False
-            subscription = SingleAssignmentDisposable()
+    def start() -> tuple[JSONLAppender, MessageBuilder]:
+        return JSONLAppender(path), MessageBuilder(invalid="emit")
 
-            def fail(error: Exception) -> None:
-                nonlocal stopped
-                stopped = True
-                file.close()
-                observer.on_error(error)
-                subscription.dispose()
+    def step(
+        state: tuple[JSONLAppender, MessageBuilder], event: StreamEvent, emit: Emit[StreamEvent]
+    ) -> tuple[JSONLAppender, MessageBuilder]:
+        file, builder = state
+        if what == "events":
+            file.write(event_to_dict(event))
+        else:
+            builder = accumulate(builder, event)
+        emit(event)
+        return file, builder
 
-            def on_next(event: StreamEvent) -> None:
-                nonlocal builder
-                if stopped:
-                    return
-                try:
-                    if what == "events":
-                        file.write(event_to_dict(event))
-                    else:
-                        builder = accumulate(builder, event)
-                except Exception as exc:
-                    fail(exc)
-                    return
-                observer.on_next(event)
+    def flush(state: tuple[JSONLAppender, MessageBuilder], emit: Emit[StreamEvent]) -> None:
+        file, builder = state
+        if what == "messages":
+            file.write(message_to_dict(builder.build()))
 
-            def on_error(error: Exception) -> None:
-                if not stopped:
-                    fail(error)
+    def close(state: tuple[JSONLAppender, MessageBuilder]) -> None:
+        state[0].close()
 
-            def on_completed() -> None:
-                nonlocal stopped
-                if stopped:
-                    return
-                try:
-                    if what == "messages":
-                        file.write(message_to_dict(builder.build()))
-                except Exception as exc:
-                    fail(exc)
-                    return
-                stopped = True
-                file.close()
-                observer.on_completed()
-
-            subscription.disposable = source.subscribe(
-                on_next, on_error, on_completed, scheduler=scheduler
-            )
-            return CompositeDisposable(subscription, Disposable(file.close))
-
-        return Observable(subscribe)
-
+    operator: Operator[StreamEvent, StreamEvent] = stateful_operator(
+        start, step, flush=flush, close=close
+    )
     return operator
 
 

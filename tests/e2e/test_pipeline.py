@@ -1,9 +1,10 @@
-"""One operator pipeline, two wire formats: the same answer folds into the same final message.
+"""One operator pipeline, four wire formats: the same answer folds into the same final message.
 
 Issue 4 asks for "a test that a pipeline built of these operators gives identical final messages
-for the same answer served in both formats by the embedded server". Each test here sends the same
-prompt to the embedded server once as OpenAI and once as Anthropic, and runs both answers through
-one realistic pipeline::
+for the same answer served in both formats by the embedded server"; issue 16 adds OpenAI Responses
+and Google Gemini. Each test here sends the same prompt to the embedded server once per format
+(chat completions, Anthropic messages, Responses, Gemini), and runs every answer through one
+realistic pipeline::
 
     ChatEndpoint.stream(body, retry=...) -> measure_progress -> assemble_tool_calls
         ├── to_message()               the final message
@@ -19,12 +20,16 @@ the usage output tokens; the text paths join to the message text and the progres
 count is the server's usage. Known, deliberate differences, asserted so that a change shows up:
 
 - With tool calls, the Anthropic answer opens with a short text block ("Let me look that up."),
-  as Claude models commonly write before ``tool_use`` blocks; the OpenAI answer has no content,
-  as GPT models' tool-call turns usually do. The usage output tokens differ by that text's words.
+  as Claude models commonly write before ``tool_use`` blocks; the OpenAI, Responses and Gemini
+  answers have no content, as GPT and Gemini tool-call turns usually do. The usage output tokens
+  differ by that text's words.
 - Tool-call ids (``call_...`` / ``toolu_...``) and ``ToolCall.index`` (OpenAI's ``tool_calls``
-  index; Anthropic's content-block index, shifted by the text block) are wire details.
-- The raw finish reasons keep each provider's words (``stop`` / ``end_turn``, ``tool_calls`` /
-  ``tool_use``).
+  index; Anthropic's content-block index, shifted by the text block; the Responses output index;
+  Gemini's count of calls) are wire details.
+- The raw finish reasons keep each provider's words (``stop`` / ``end_turn`` / ``completed`` /
+  ``STOP``, ``tool_calls`` / ``tool_use`` / ``completed`` / ``STOP``).
+- Gemini sends each tool call whole, in one event, so its answer with two calls is three events:
+  the disconnect that cuts the others after five events cuts Gemini's after the first call.
 - OpenAI reports usage only when the request asks for it (``stream_options.include_usage``); the
   requests here ask, and one test shows what happens when they do not.
 - After a disconnect resumed with ``continue`` the answer is spliced from two requests, and the
@@ -40,6 +45,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import jsonschema
 import pytest
 import reactivex
 from reactivex import Observable
@@ -52,8 +58,20 @@ from streamkit.formats import FormatName
 from streamkit.operators.progress import StatsAccumulator
 from streamkit.server import EmbeddedServer, answer_for, tokens
 
-FORMATS: tuple[FormatName, ...] = ("openai", "anthropic")
-PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
+FORMATS: tuple[FormatName, ...] = ("openai", "anthropic", "responses", "gemini")
+PATHS = {
+    "openai": "/v1/chat/completions",
+    "anthropic": "/v1/messages",
+    "responses": "/v1/responses",
+    "gemini": "/v1beta/models/streamkit-echo:streamGenerateContent",
+}
+RAW_STOP = {"openai": "stop", "anthropic": "end_turn", "responses": "completed", "gemini": "STOP"}
+RAW_TOOL_CALLS = {
+    "openai": "tool_calls",
+    "anthropic": "tool_use",
+    "responses": "completed",
+    "gemini": "STOP",
+}
 PROMPT = "What will the weather be like in Zürich this week?"
 TOOLS: list[dict[str, Any]] = [
     {
@@ -74,6 +92,8 @@ TOOLS: list[dict[str, Any]] = [
 #: The text the Anthropic scenario writes before its tool calls (streamkit/server/scenarios.py).
 ANTHROPIC_TOOL_PREAMBLE = "Let me look that up."
 DISCONNECT = "disconnect-after=5;first-attempts=1"
+#: Gemini's answer with two tool calls is three events (see the module docstring).
+GEMINI_TOOLS_DISCONNECT = "disconnect-after=1;first-attempts=1"
 #: Deterministic backoff (the jitter draw is always one half), short enough for tests.
 POLICY = sk.RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, random=lambda: 0.5)
 TIMEOUTS = sk.Timeouts(connect=5, first_token=5, idle=5, total=30)
@@ -82,7 +102,21 @@ WORD = re.compile(r"\s*\S+")
 
 def request_body(format_name: str, *, tools: bool = False, usage: bool = True) -> dict[str, Any]:
     """The provider's request body for PROMPT, offering TOOLS in that provider's shape."""
-    body: dict[str, Any] = {
+    if format_name == "responses":
+        body = {"model": "streamkit-echo", "max_output_tokens": 1024, "input": PROMPT}
+        if tools:
+            body["tools"] = [{"type": "function", **tool} for tool in TOOLS]
+        return body
+    if format_name == "gemini":
+        body = {
+            "model": "streamkit-echo",
+            "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+            "generationConfig": {"maxOutputTokens": 1024},
+        }
+        if tools:
+            body["tools"] = [{"functionDeclarations": TOOLS}]
+        return body
+    body = {
         "model": "streamkit-echo",
         "max_tokens": 1024,
         "messages": [{"role": "user", "content": PROMPT}],
@@ -162,6 +196,13 @@ async def run_pipeline(
     return Outcome(message, list(seen), list(buffered), list(smoothed), stats)
 
 
+def fault_for(format_name: str, fault: str | None, *, tool_calls: int) -> str | None:
+    """The fault header for one format: Gemini's tool-call answer is cut sooner."""
+    if fault is not None and format_name == "gemini" and tool_calls:
+        return GEMINI_TOOLS_DISCONNECT
+    return fault
+
+
 async def run_both(
     server: EmbeddedServer,
     *,
@@ -175,7 +216,11 @@ async def run_both(
             server,
             name,
             request_body(name, tools=tool_calls > 0),
-            request_headers(name, tool_calls=tool_calls, fault=fault),
+            request_headers(
+                name,
+                tool_calls=tool_calls,
+                fault=fault_for(name, fault, tool_calls=tool_calls),
+            ),
             resume=resume,
         )
         for name in FORMATS
@@ -245,51 +290,50 @@ def assert_calls_emitted_as_they_complete(outcome: Outcome) -> None:
     assert first_call < finish
 
 
-async def test_plain_answer_gives_identical_messages_in_both_formats(
+async def test_plain_answer_gives_identical_messages_in_every_format(
     embedded_server: EmbeddedServer,
 ) -> None:
     runs = await run_both(embedded_server)
-    openai, anthropic = runs["openai"].message, runs["anthropic"].message
+    messages = {name: outcome.message for name, outcome in runs.items()}
 
     expected = answer_for(request_body("openai"))
-    assert openai.text == anthropic.text == expected
-    assert openai.tool_calls == anthropic.tool_calls == ()
-    assert openai.finish_reason == anthropic.finish_reason == "stop"
-    assert (openai.choices[0].raw_finish_reason, anthropic.choices[0].raw_finish_reason) == (
-        "stop",
-        "end_turn",
-    )
-    assert output_tokens(openai) == output_tokens(anthropic) == len(tokens(expected))
-    # Converted to one shape, the two messages agree in every choice field.
-    assert openai.to_openai()["choices"] == anthropic.to_openai()["choices"]
-    assert runs["openai"].smoothed == runs["anthropic"].smoothed
+    for name, message in messages.items():
+        assert message.text == expected, name
+        assert message.tool_calls == (), name
+        assert message.finish_reason == "stop", name
+        assert message.choices[0].raw_finish_reason == RAW_STOP[name]
+        assert output_tokens(message) == len(tokens(expected)), name
+        # Converted to one shape, the messages agree in every choice field.
+        assert message.to_openai()["choices"] == messages["openai"].to_openai()["choices"], name
+        assert runs[name].smoothed == runs["openai"].smoothed, name
     # The branches share one request per format.
-    assert [r.path for r in embedded_server.requests] == [PATHS["openai"], PATHS["anthropic"]]
+    assert [r.path for r in embedded_server.requests] == [PATHS[name] for name in FORMATS]
     for outcome in runs.values():
         assert_branches_agree(outcome)
         assert retries(outcome) == []
 
 
-async def test_parallel_tool_calls_give_the_same_calls_in_both_formats(
+async def test_parallel_tool_calls_give_the_same_calls_in_every_format(
     embedded_server: EmbeddedServer,
 ) -> None:
     runs = await run_both(embedded_server, tool_calls=2)
-    openai, anthropic = runs["openai"].message, runs["anthropic"].message
+    messages = {name: outcome.message for name, outcome in runs.items()}
+    openai, anthropic = messages["openai"], messages["anthropic"]
 
-    assert calls_of(openai) == calls_of(anthropic)
-    assert calls_of(openai) == [
-        ("get_weather", {"city": 'Zürich "Old town"', "days": 1}),
-        ("get_time", {"city": 'Zürich "Old town"', "days": 2}),
-    ]
-    assert [c.id[:5] for c in openai.tool_calls] == ["call_", "call_"]
-    assert [c.id[:6] for c in anthropic.tool_calls] == ["toolu_", "toolu_"]
-    assert openai.finish_reason == anthropic.finish_reason == "tool_calls"
-    assert (openai.choices[0].raw_finish_reason, anthropic.choices[0].raw_finish_reason) == (
-        "tool_calls",
-        "tool_use",
-    )
-    # The known difference: Anthropic writes a short text before its calls, OpenAI none.
-    assert openai.text == ""
+    assert [name for name, _ in calls_of(openai)] == ["get_weather", "get_time"]
+    schemas = {tool["name"]: tool["parameters"] for tool in TOOLS}
+    for name, arguments in calls_of(openai):  # arguments follow each tool's schema
+        jsonschema.validate(arguments, schemas[name])
+    for name, message in messages.items():
+        assert calls_of(message) == calls_of(openai), name
+        assert message.finish_reason == "tool_calls", name
+        assert message.choices[0].raw_finish_reason == RAW_TOOL_CALLS[name]
+        prefix = "toolu_" if name == "anthropic" else "call_"
+        assert [c.id[: len(prefix)] for c in message.tool_calls] == [prefix, prefix], name
+        # The known difference: Anthropic writes a short text before its calls, the others none.
+        if name != "anthropic":
+            assert message.text == "", name
+            assert output_tokens(message) == output_tokens(openai), name
     assert anthropic.text == ANTHROPIC_TOOL_PREAMBLE
     preamble_tokens = len(tokens(ANTHROPIC_TOOL_PREAMBLE))
     assert output_tokens(anthropic) == output_tokens(openai) + preamble_tokens
@@ -310,29 +354,33 @@ async def test_answer_resumed_after_a_disconnect_equals_the_fault_free_one(
     # Per format: what the pipeline ends with is what it ends with when nothing fails.
     for name in FORMATS:
         resumed, reference = faulty[name].message, clean[name].message
-        assert resumed.text == reference.text
-        assert calls_of(resumed) == calls_of(reference)
-        assert resumed.finish_reason == reference.finish_reason
-        assert [r.attempt for r in retries(faulty[name])] == [2]
+        assert resumed.text == reference.text, name
+        assert calls_of(resumed) == calls_of(reference), name
+        assert resumed.finish_reason == reference.finish_reason, name
+        assert [r.attempt for r in retries(faulty[name])] == [2], name
         assert_branches_agree(faulty[name])
         if tool_calls:
             assert_calls_emitted_as_they_complete(faulty[name])
-        if resume == "restart":
-            assert output_tokens(resumed) == output_tokens(reference)
+        if not any(r.continued for r in retries(faulty[name])):  # restarted: the whole answer
+            assert output_tokens(resumed) == output_tokens(reference), name
         else:  # usage is the continuation request's own
             delivered = output_before_retry(faulty[name])
-            assert output_tokens(resumed) == output_tokens(reference) - delivered
+            assert output_tokens(resumed) == output_tokens(reference) - delivered, name
+        if resume == "continue" and not tool_calls:
+            assert [r.continued for r in retries(faulty[name])] == [True], name
     new_requests = embedded_server.requests[requests_before:]
-    assert [r.path for r in new_requests] == [PATHS["openai"]] * 2 + [PATHS["anthropic"]] * 2
+    assert [r.path for r in new_requests] == [PATHS[name] for name in FORMATS for _ in (1, 2)]
 
     # Across formats: the same as in the fault-free tests above.
-    openai, anthropic = faulty["openai"].message, faulty["anthropic"].message
-    assert calls_of(openai) == calls_of(anthropic)
-    assert openai.finish_reason == anthropic.finish_reason
-    if tool_calls:
-        assert (openai.text, anthropic.text) == ("", ANTHROPIC_TOOL_PREAMBLE)
-    else:
-        assert openai.text == anthropic.text == answer_for(request_body("openai"))
+    openai = faulty["openai"].message
+    for name in FORMATS:
+        message = faulty[name].message
+        assert calls_of(message) == calls_of(openai), name
+        assert message.finish_reason == openai.finish_reason, name
+        if tool_calls:
+            assert message.text == (ANTHROPIC_TOOL_PREAMBLE if name == "anthropic" else ""), name
+        else:
+            assert message.text == answer_for(request_body("openai")), name
 
 
 async def test_openai_reports_usage_only_when_the_request_asks(

@@ -25,12 +25,18 @@ from streamkit.errors import (
 )
 from streamkit.events import Retrying, Rewind, StreamEvent, TextDelta, ToolCall
 from streamkit.fold.message_builder import build_message
+from streamkit.formats import get_format
 from streamkit.operators.retry import ResumeMode, RetryPolicy
 from streamkit.server import EmbeddedServer, answer_for
 from streamkit.transport import Timeouts
 
-FORMATS = ["openai", "anthropic"]
-PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
+FORMATS = ["openai", "anthropic", "responses", "gemini"]
+PATHS = {
+    "openai": "/v1/chat/completions",
+    "anthropic": "/v1/messages",
+    "responses": "/v1/responses",
+    "gemini": "/v1beta/models/test-model:streamGenerateContent",
+}
 TOOLS = [
     {"name": "get_weather", "description": "Weather", "parameters": {"type": "object"}},
     {"name": "get_time", "description": "Time", "parameters": {"type": "object"}},
@@ -41,7 +47,21 @@ TIMEOUTS = Timeouts(connect=5, first_token=5, idle=0.3, total=30)
 
 
 def body_for(prompt: str, format_name: str, *, tools: bool = False) -> dict[str, Any]:
-    body: dict[str, Any] = {
+    if format_name == "responses":
+        body = get_format("responses").prompt_body(
+            prompt, model="test-model", system=None, max_tokens=1024
+        )
+        if tools:
+            body["tools"] = [{"type": "function", **t} for t in TOOLS]
+        return body
+    if format_name == "gemini":
+        body = get_format("gemini").prompt_body(
+            prompt, model="test-model", system=None, max_tokens=1024
+        )
+        if tools:
+            body["tools"] = [{"functionDeclarations": TOOLS}]
+        return body
+    body = {
         "model": "test-model",
         "max_tokens": 1024,
         "messages": [{"role": "user", "content": prompt}],
@@ -60,6 +80,17 @@ def body_for(prompt: str, format_name: str, *, tools: bool = False) -> dict[str,
             for t in TOOLS
         ]
     return body
+
+
+def answer_to(body: dict[str, Any]) -> str:
+    """The answer the server gives ``body`` of any format: its prompt is the first user text."""
+    if "messages" in body:
+        return answer_for(body)
+    if "input" in body:
+        prompt = body["input"][0]["content"]
+    else:
+        prompt = body["contents"][0]["parts"][0]["text"]
+    return answer_for([{"role": "user", "content": prompt}])
 
 
 def endpoint(server: EmbeddedServer, format_name: str, **headers: str) -> ChatEndpoint:
@@ -116,7 +147,7 @@ async def test_every_recoverable_fault_gives_the_exact_answer(
 
     events = await collect(source.stream(body, retry=POLICY, resume=resume))
 
-    assert text_of(events) == answer_for(body)
+    assert text_of(events) == answer_to(body)
     assert build_message(events).finish_reason == "stop"
     assert not any(isinstance(e, Rewind) for e in events)
     assert attempts(embedded_server, format_name) == expected_attempts
@@ -149,7 +180,7 @@ async def test_resume_none_passes_on_a_failure_after_the_first_event(
         async for event in aiter_events(source.stream(body, retry=POLICY, resume="none")):
             seen.append(event)
 
-    assert answer_for(body).startswith(text_of(seen))
+    assert answer_to(body).startswith(text_of(seen))
     assert attempts(embedded_server, format_name) == 1
 
 
@@ -163,7 +194,7 @@ async def test_resume_none_retries_failures_before_the_first_event(
 
     events = await collect(source.stream(body, retry=POLICY, resume="none"))
 
-    assert text_of(events) == answer_for(body)
+    assert text_of(events) == answer_to(body)
     assert attempts(embedded_server, format_name) == 2
 
 
@@ -254,7 +285,7 @@ async def test_each_timeout_is_typed_and_retried(
     assert caught.value.phase == phase
 
     events = await collect(source.stream(body, retry=POLICY, resume="continue"))
-    assert text_of(events) == answer_for(body)
+    assert text_of(events) == answer_to(body)
 
 
 async def _no_stray_tasks() -> list[asyncio.Task[Any]]:
@@ -363,7 +394,7 @@ async def test_soak_hundreds_of_streams_with_random_faults() -> None:
                         body, retry=POLICY, resume=resume
                     )
                 )
-            return text_of(events) == answer_for(body)
+            return text_of(events) == answer_to(body)
 
         results = await asyncio.gather(*(one(*plan) for plan in plans))
 
@@ -385,7 +416,7 @@ async def test_a_custom_predicate_decides_what_is_retried(
     retried = endpoint(
         embedded_server, format_name, x_streamkit_fault="status=400;first-attempts=1"
     )
-    assert text_of(await collect(retried.stream(body, retry=policy))) == answer_for(body)
+    assert text_of(await collect(retried.stream(body, retry=policy))) == answer_to(body)
 
     refused = endpoint(embedded_server, format_name, x_streamkit_fault="status=503")
     with pytest.raises(ServerError):

@@ -19,8 +19,12 @@ from streamkit.errors import (
     ServerError,
 )
 from streamkit.events import (
+    BlockDelta,
+    BlockStart,
+    Citation,
     ContentEvent,
     Finish,
+    ProviderData,
     ReasoningDelta,
     StreamStart,
     TextDelta,
@@ -57,6 +61,15 @@ def event(kind: str, **fields: Any) -> SSEEvent:
     return SSEEvent(event=kind, data=orjson.dumps({"type": kind, **fields}).decode())
 
 
+def without_blocks(events: list[ContentEvent]) -> list[ContentEvent]:
+    """``events`` without the ``BlockStart`` that opens every content block."""
+    return [e for e in events if not isinstance(e, BlockStart)]
+
+
+def block_kinds(events: list[ContentEvent]) -> list[tuple[int, str]]:
+    return [(e.index, e.kind) for e in events if isinstance(e, BlockStart)]
+
+
 def started() -> AnthropicDecoder:
     decoder = AnthropicDecoder()
     decoder.decode(event("message_start", message={"id": "m", "model": "c"}))
@@ -69,7 +82,8 @@ def started() -> AnthropicDecoder:
 def test_text_transcript() -> None:
     decoder = AnthropicDecoder()
     events = decode_bytes(transcript("anthropic_text.sse"), decoder)
-    assert events == [
+    assert block_kinds(events) == [(0, "text")]
+    assert without_blocks(events) == [
         START,
         START_USAGE,
         TextDelta("Hello"),
@@ -84,7 +98,8 @@ def test_text_transcript() -> None:
 
 def test_tool_use_transcript() -> None:
     events = decode_bytes(transcript("anthropic_tools.sse"))
-    assert events == [
+    assert block_kinds(events) == [(0, "text"), (1, "tool_use"), (2, "tool_use")]
+    assert without_blocks(events) == [
         START,
         START_USAGE,
         TextDelta("Checking."),
@@ -103,11 +118,21 @@ def test_tool_use_transcript() -> None:
 
 def test_server_tool_blocks_make_no_client_tool_calls() -> None:
     events = decode_bytes(transcript("anthropic_server_tools.sse"))
-    assert events == [
+    # Server tool blocks keep their input deltas, untyped; the citation is typed.
+    assert {(e.index, e.delta["type"]) for e in events if isinstance(e, BlockDelta)} == {
+        (1, "input_json_delta"),
+        (4, "input_json_delta"),
+        (6, "input_json_delta"),
+        (6, "future_delta"),
+    }
+    assert [(e.index, e.citation["cited_text"]) for e in events if isinstance(e, Citation)] == [
+        (3, "Sunny, 21 C")
+    ]
+    assert [e for e in without_blocks(events) if not isinstance(e, BlockDelta | Citation)] == [
         StreamStart("msg_02", "claude-sonnet-4-5"),
         START_USAGE,
         TextDelta("Let me search."),
-        TextDelta(" It is sunny."),
+        TextDelta(" It is sunny.", index=3),
         ToolCallDelta(7, id="toolu_c", name="get_time", arguments=""),
         ToolCallDelta(7, arguments='{"tz": "CET"}'),
         ToolCallEnd(7),
@@ -131,27 +156,32 @@ def test_server_tool_blocks_make_no_client_tool_calls() -> None:
         {"type": "block_from_the_future", "input": {"a": 1}},
     ],
 )
-def test_non_client_blocks_ignore_json_and_unknown_deltas(block: dict[str, Any]) -> None:
+def test_non_client_blocks_are_kept_but_never_tool_calls(block: dict[str, Any]) -> None:
     decoder = started()
-    assert decoder.decode(event("content_block_start", index=0, content_block=block)) == []
+    assert decoder.decode(event("content_block_start", index=0, content_block=block)) == [
+        BlockStart(0, block["type"], block)
+    ]
     for delta in (
         {"type": "input_json_delta", "partial_json": '{"query": "x"}'},
         {"type": "delta_from_the_future", "payload": [1]},
     ):
-        assert decoder.decode(event("content_block_delta", index=0, delta=delta)) == []
+        assert decoder.decode(event("content_block_delta", index=0, delta=delta)) == [
+            BlockDelta(0, delta)
+        ]
     assert decoder.decode(event("content_block_stop", index=0)) == []
 
 
 def test_thinking_transcript() -> None:
     events = decode_bytes(transcript("anthropic_thinking.sse"))
-    assert events == [
+    assert block_kinds(events) == [(0, "thinking"), (1, "redacted_thinking"), (2, "text")]
+    assert without_blocks(events) == [
         START,
         START_USAGE,
         ReasoningDelta("Let me think", index=0),
         ReasoningDelta(" step by step.", index=0),
         ReasoningDelta("EqQBCgIYAh", kind="signature", index=0),
         ReasoningDelta("EmwKAhgBEgy3va", kind="redacted", index=1),
-        TextDelta("42"),
+        TextDelta("42", index=2),
         Finish("length", "max_tokens"),
         Usage(input_tokens=25, output_tokens=120),
     ]
@@ -218,17 +248,17 @@ def test_message_delta_input_tokens_supersede_message_start() -> None:
 
 def test_text_block_start_with_text_emits_it() -> None:
     decoder = started()
-    assert decoder.decode(
+    events = decoder.decode(
         event("content_block_start", index=0, content_block={"type": "text", "text": "pre"})
-    ) == [TextDelta("pre")]
+    )
+    assert without_blocks(events) == [TextDelta("pre")]
 
 
 def test_tool_use_block_start_with_input_emits_json() -> None:
     decoder = started()
     block = {"type": "tool_use", "id": "t", "name": "f", "input": {"a": 1}}
-    assert decoder.decode(event("content_block_start", index=0, content_block=block)) == [
-        ToolCallDelta(0, id="t", name="f", arguments='{"a":1}')
-    ]
+    events = decoder.decode(event("content_block_start", index=0, content_block=block))
+    assert without_blocks(events) == [ToolCallDelta(0, id="t", name="f", arguments='{"a":1}')]
 
 
 def test_ping_anywhere_and_after_stop() -> None:
@@ -242,11 +272,15 @@ def test_ping_anywhere_and_after_stop() -> None:
         decoder.decode(event("message_delta", delta={}))
 
 
-def test_unknown_event_and_delta_types_are_skipped() -> None:
+def test_unknown_event_and_delta_types_are_kept_uninterpreted() -> None:
     decoder = started()
-    assert decoder.decode(event("brand_new_event", foo=1)) == []
+    new = decoder.decode(event("brand_new_event", foo=1))
+    assert new == [ProviderData("brand_new_event", {"type": "brand_new_event", "foo": 1})]
     decoder.decode(event("content_block_start", index=0, content_block={"type": "text"}))
-    assert decoder.decode(event("content_block_delta", index=0, delta={"type": "citations"})) == []
+    delta = {"type": "citations"}
+    assert decoder.decode(event("content_block_delta", index=0, delta=delta)) == [
+        BlockDelta(0, delta)
+    ]
     assert decoder.decode(event("content_block_stop", index=0)) == []
 
 
@@ -574,6 +608,8 @@ def canonical(events: list[ContentEvent]) -> list[ContentEvent]:
     without arguments, and every later delta carries some arguments."""
     out: list[ContentEvent] = []
     for e in events:
+        if isinstance(e, BlockStart):
+            continue  # the encoder opens blocks itself, numbering them as they come
         if isinstance(e, ToolCallDelta) and e.id is not None:
             out.append(ToolCallDelta(e.index, id=e.id, name=e.name, arguments=""))
             e = ToolCallDelta(e.index, arguments=e.arguments)
@@ -594,8 +630,8 @@ def test_encoder_decoder_round_trip() -> None:
         Usage(input_tokens=10, output_tokens=1),
         ReasoningDelta("hmm", index=0),
         ReasoningDelta("sig", kind="signature", index=0),
-        TextDelta("Hello "),
-        TextDelta("wörld"),
+        TextDelta("Hello ", index=1),
+        TextDelta("wörld", index=1),
         ToolCallDelta(2, id="toolu_1", name="f", arguments='{"a": '),
         ToolCallDelta(2, arguments="1}"),
         ToolCallEnd(2),
@@ -607,7 +643,7 @@ def test_encoder_decoder_round_trip() -> None:
     assert decoder.finished
     # The encoder numbers blocks as they open: thinking 0, text 1, tool 2.
     assert canonical(decoded) == canonical(events)
-    assert decoded[6] == ToolCallDelta(2, id="toolu_1", name="f")
+    assert without_blocks(decoded)[6] == ToolCallDelta(2, id="toolu_1", name="f")
 
 
 def test_round_trip_of_each_transcript_is_stable() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,10 @@ from streamkit.errors import (
     ServerError,
 )
 from streamkit.events import (
+    BlockStart,
     ContentEvent,
     Finish,
+    ReasoningDelta,
     RefusalDelta,
     StreamStart,
     TextDelta,
@@ -59,6 +62,19 @@ def choice(delta: dict[str, Any], finish: str | None = None, index: int = 0) -> 
     return {"index": index, "delta": delta, "finish_reason": finish}
 
 
+def after_start(events: list[ContentEvent]) -> list[ContentEvent]:
+    """``events`` without the ``StreamStart`` a decoder emits at each choice's first piece (and
+    the ``BlockStart`` at its first content)."""
+    return [event for event in events if not isinstance(event, StreamStart | BlockStart)]
+
+
+def without_blocks(events: list[ContentEvent]) -> list[ContentEvent]:
+    return [event for event in events if not isinstance(event, BlockStart)]
+
+
+START = StreamStart("chatcmpl-abc", "gpt-4o-mini", created=1700000000, system_fingerprint="fp_1")
+
+
 # -- transcripts ------------------------------------------------------------------------------
 
 
@@ -66,7 +82,7 @@ def test_text_transcript() -> None:
     decoder = OpenAIDecoder()
     events = decode_bytes(transcript("openai_text.sse"), decoder)
     assert events == [
-        StreamStart("chatcmpl-abc", "gpt-4o-mini"),
+        START,
         TextDelta("Hello"),
         TextDelta(", wörld"),
         TextDelta(" 👋"),
@@ -81,13 +97,13 @@ def test_text_transcript() -> None:
 def test_parallel_tool_calls_transcript() -> None:
     events = decode_bytes(transcript("openai_tools.sse"))
     assert events == [
-        StreamStart("chatcmpl-abc", "gpt-4o-mini"),
+        START,
         ToolCallDelta(0, id="call_a", name="get_weather", arguments=""),
         ToolCallDelta(0, arguments='{"city": '),
         ToolCallDelta(0, arguments='"Paris"}'),
-        ToolCallEnd(0),
         ToolCallDelta(1, id="call_b", name="get_time", arguments=""),
         ToolCallDelta(1, arguments='{"tz": "CET"}'),
+        ToolCallEnd(0),  # a call ends with its choice, not when another call's piece comes
         ToolCallEnd(1),
         Finish("tool_calls", "tool_calls"),
         Usage(input_tokens=20, output_tokens=30),
@@ -97,8 +113,8 @@ def test_parallel_tool_calls_transcript() -> None:
 def test_n_choices_kept_apart() -> None:
     events = decode_bytes(transcript("openai_n2.sse"))
     assert events == [
-        StreamStart("chatcmpl-abc", "gpt-4o-mini", choice=0),
-        StreamStart("chatcmpl-abc", "gpt-4o-mini", choice=1),
+        replace(START, choice=0),
+        replace(START, choice=1),
         TextDelta("A", choice=0),
         TextDelta("B", choice=1),
         TextDelta("a", choice=0),
@@ -111,7 +127,7 @@ def test_n_choices_kept_apart() -> None:
 def test_refusal_transcript() -> None:
     events = decode_bytes(transcript("openai_refusal.sse"))
     assert events == [
-        StreamStart("chatcmpl-abc", "gpt-4o-mini"),
+        START,
         RefusalDelta("I can't"),
         RefusalDelta(" help with that."),
         Finish("content_filter", "content_filter"),
@@ -148,7 +164,7 @@ def test_error_in_stream_unknown_type_is_server_error() -> None:
     ],
 )
 def test_every_finish_reason(raw: str, reason: str) -> None:
-    events = OpenAIDecoder().decode(chunk([choice({}, raw)]))
+    events = after_start(OpenAIDecoder().decode(chunk([choice({}, raw)])))
     assert events == [Finish(reason, raw)]  # type: ignore[arg-type]
 
 
@@ -157,7 +173,7 @@ def test_legacy_function_call_is_a_tool_call() -> None:
     first = decoder.decode(chunk([choice({"function_call": {"name": "f", "arguments": ""}})]))
     second = decoder.decode(chunk([choice({"function_call": {"arguments": "{}"}})]))
     last = decoder.decode(chunk([choice({}, "function_call")]))
-    assert first == [ToolCallDelta(0, name="f")]
+    assert after_start(first) == [ToolCallDelta(0, name="f")]
     assert second == [ToolCallDelta(0, arguments="{}")]
     assert last == [ToolCallEnd(0), Finish("tool_calls", "function_call")]
 
@@ -180,7 +196,8 @@ def test_usage_chunk_with_empty_choices() -> None:
 
 
 def test_null_usage_is_no_event() -> None:
-    assert OpenAIDecoder().decode(chunk([choice({"content": "x"})], usage=None)) == [TextDelta("x")]
+    events = OpenAIDecoder().decode(chunk([choice({"content": "x"})], usage=None))
+    assert after_start(events) == [TextDelta("x")]
 
 
 def test_done_finishes_and_later_event_is_protocol_error() -> None:
@@ -217,7 +234,8 @@ def test_malformed_choice_and_tool_call_are_protocol_errors() -> None:
 
 
 def test_empty_content_and_null_fields_make_no_events() -> None:
-    assert OpenAIDecoder().decode(chunk([choice({"content": "", "refusal": None})])) == []
+    events = OpenAIDecoder().decode(chunk([choice({"content": "", "refusal": None})]))
+    assert after_start(events) == []
 
 
 def call(index: int | None = 0, **fields: Any) -> dict[str, Any]:
@@ -346,14 +364,13 @@ def test_any_json_in_any_position_gives_events_or_protocol_error(
 
 def test_repeated_or_missing_index_with_new_ids_opens_new_calls() -> None:
     events = decode_bytes(transcript("openai_gemini_tools.sse"))
-    assert events == [
-        StreamStart("chatcmpl-gem", "gemini-2.5-flash"),
+    assert after_start(events) == [
         ToolCallDelta(0, id="function-call-1", name="get_weather", arguments='{"city":"Paris"}'),
-        ToolCallEnd(0),
         ToolCallDelta(1, id="function-call-2", name="get_time", arguments='{"tz":"UTC"}'),
-        ToolCallEnd(1),
         ToolCallDelta(2, id="function-call-3", name="get_date", arguments=""),
         ToolCallDelta(2, arguments="{}"),
+        ToolCallEnd(0),
+        ToolCallEnd(1),
         ToolCallEnd(2),
         Finish("tool_calls", "tool_calls"),
         Usage(input_tokens=12, output_tokens=20),
@@ -374,10 +391,10 @@ def test_two_calls_without_index_in_one_chunk_stay_apart() -> None:
     decoder = OpenAIDecoder()
     events = decoder.decode(chunk([choice({"tool_calls": pieces})]))
     events += decoder.decode(chunk([choice({}, "tool_calls")]))
-    assert events == [
+    assert after_start(events) == [
         ToolCallDelta(0, id="c1", name="f", arguments='{"a": 1}'),
-        ToolCallEnd(0),
         ToolCallDelta(1, id="c2", name="g", arguments='{"b": 2}'),
+        ToolCallEnd(0),
         ToolCallEnd(1),
         Finish("tool_calls", "tool_calls"),
     ]
@@ -398,17 +415,16 @@ def test_pieces_after_a_remapped_call_follow_it() -> None:
     events += decoder.decode(chunk([choice({"tool_calls": [call(0, id="b")]})]))
     # a wire index whose number is taken by a remapped call gets the next free one
     events += decoder.decode(chunk([choice({"tool_calls": [call(1, id="c")]})]))
-    assert [(e.index, getattr(e, "id", None)) for e in events] == [
+    events = after_start(events)
+    assert [(e.index, getattr(e, "id", None)) for e in events] == [  # type: ignore[union-attr]
         (0, "a"),
-        (0, None),  # ToolCallEnd(0)
         (1, "b"),
         (1, None),
         (1, None),
         (1, "b"),
-        (1, None),  # ToolCallEnd(1)
         (2, "c"),
     ]
-    assert isinstance(events[1], ToolCallEnd) and isinstance(events[6], ToolCallEnd)
+    assert all(isinstance(e, ToolCallDelta) for e in events)
 
 
 def test_index_mapping_is_per_choice() -> None:
@@ -418,9 +434,7 @@ def test_index_mapping_is_per_choice() -> None:
     events = decoder.decode(chunk([choice({"tool_calls": [call(0, id="b1")]}, index=1)]))
     events += decoder.decode(chunk([choice({"tool_calls": [call(0, id="b0")]}, index=0)]))
     assert events == [
-        ToolCallEnd(0, choice=1),
         ToolCallDelta(1, id="b1", choice=1),
-        ToolCallEnd(0, choice=0),
         ToolCallDelta(1, id="b0", choice=0),
     ]
 
@@ -510,13 +524,14 @@ ROUND_TRIP: list[ContentEvent] = [
 
 
 def test_encoder_decoder_round_trip() -> None:
-    encoder = FMT.encoder()
+    encoder = FMT.encoder(created=7)
     data = b"".join(encoder.encode(e) for e in ROUND_TRIP) + encoder.finish()
     decoder = OpenAIDecoder()
-    decoded = decode_bytes(data, decoder)
+    decoded = without_blocks(decode_bytes(data, decoder))
     assert decoder.finished
-    # ToolCallEnd has no OpenAI wire form: the decoder infers it from index changes and finish.
-    expected = [*ROUND_TRIP[:6], ToolCallEnd(0), ROUND_TRIP[6], ToolCallEnd(1), *ROUND_TRIP[7:]]
+    # ToolCallEnd has no OpenAI wire form: the decoder infers it from the finish.
+    expected = [*ROUND_TRIP[:7], ToolCallEnd(0), ToolCallEnd(1), *ROUND_TRIP[7:]]
+    expected[0] = replace(ROUND_TRIP[0], created=7)  # the chunks carry the encoder's time
     assert decoded == expected
 
 
@@ -526,9 +541,39 @@ def test_round_trip_of_each_transcript_is_stable() -> None:
         events = decode_bytes(transcript(name))
         encoder = FMT.encoder()
         data = b"".join(encoder.encode(e) for e in events) + encoder.finish()
-        assert decode_bytes(data) == events, name
+        # Content blocks have no OpenAI wire form of their own: every start says content "".
+        assert without_blocks(decode_bytes(data)) == without_blocks(events), name
 
 
 def test_a_negative_choice_index_is_a_protocol_error() -> None:
     with pytest.raises(ProtocolError, match="negative 'index'"):
         OpenAIDecoder().decode(chunk([{"index": -2, "delta": {"content": "x"}}]))
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_reasoning_of_compatible_servers_is_reasoning(field: str) -> None:
+    """DeepSeek and vLLM send ``reasoning_content``; OpenRouter, Ollama, newer vLLM
+    ``reasoning``: both are the choice's reasoning, kept in the message."""
+    decoder = OpenAIDecoder()
+    events = [
+        *decoder.decode(chunk([choice({"role": "assistant", field: "Let me "})])),
+        *decoder.decode(chunk([choice({field: "think."})])),
+        *decoder.decode(chunk([choice({"content": "42"}, "stop")])),
+    ]
+    assert events == [
+        StreamStart("c1", "m"),
+        ReasoningDelta("Let me "),
+        ReasoningDelta("think."),
+        TextDelta("42"),
+        Finish("stop", "stop"),
+    ]
+    message = build_message(events)
+    assert (message.choices[0].reasoning, message.text) == ("Let me think.", "42")
+
+
+def test_reasoning_sent_in_both_fields_is_read_once() -> None:
+    delta = {"reasoning_content": "hm", "reasoning": "hm"}
+    assert OpenAIDecoder().decode(chunk([choice(delta)])) == [
+        StreamStart("c1", "m"),
+        ReasoningDelta("hm"),
+    ]

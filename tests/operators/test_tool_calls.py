@@ -53,7 +53,7 @@ on_next, on_completed, subscribe = (
 # --- Transcripts, as the format decoders produce them ---------------------------------------------
 
 # OpenAI, two parallel calls; arguments cut inside strings, inside a \u escape and between the two
-# halves of a surrogate pair. The decoder ends call 0 when call 1 starts, call 1 before the Finish.
+# halves of a surrogate pair; each call ends before the Finish.
 OPENAI_PARALLEL: list[StreamEvent] = [
     StreamStart("chatcmpl-1", "gpt-4o"),
     ToolCallDelta(0, id="call_weather", name="get_weather", arguments=""),
@@ -577,10 +577,11 @@ def test_openai_decoder_output_assembles_parallel_calls_of_two_choices() -> None
     events = [event for sse in stream for event in decoder.decode(sse)]
     values, errors, completed = run(events)
     assert (errors, completed) == ([], True)
+    # Each call completes when its choice finishes, never when another call's piece arrives.
     assert [(c.choice, c.index, c.id, c.name, c.arguments) for c in calls_in(values)] == [
-        (1, 0, "b0", "f", {"n": 1}),
         (0, 0, "a0", "f", {"n": "😀"}),
         (0, 1, "a1", "g", {"m": [1, 2]}),
+        (1, 0, "b0", "f", {"n": 1}),
         (1, 1, "b1", "g", {}),
     ]
 

@@ -1,4 +1,5 @@
-"""The server's scripts: deterministic answers, continuation, token limits, tool calls."""
+"""The server's scripts: deterministic answers, continuation, token limits, tool calls, and the
+request fields they honour (n, stop, thinking, reasoning, tool choice), planned without a server."""
 
 from __future__ import annotations
 
@@ -156,3 +157,85 @@ def test_anthropic_tool_preamble_is_continued_after_a_prefill() -> None:
     assert whole.text[:6] + rest.text == whole.text
     assert rest.tool_calls == whole.tool_calls  # same ids: the conversation is the same
     assert rest.id == whole.id
+
+
+# -- what requests ask for, planned without a server ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "asked", "expected"),
+    [
+        ("openai", {"tool_choice": "none"}, 3, 0),
+        ("anthropic", {"tool_choice": {"type": "none"}}, 3, 0),
+        ("openai", {"parallel_tool_calls": False}, 3, 1),
+        ("anthropic", {"tool_choice": {"type": "auto", "disable_parallel_tool_use": True}}, 3, 1),
+        ("openai", {"tool_choice": "required"}, None, 1),
+        ("openai", {"tool_choice": "required"}, 0, 1),
+        ("anthropic", {"tool_choice": {"type": "any"}}, 2, 2),
+        ("openai", {"tool_choice": "auto"}, None, 0),
+        ("openai", {}, 2, 2),
+    ],
+)
+def test_tool_choice_decides_before_the_header(
+    name: str, extra: dict[str, Any], asked: int | None, expected: int
+) -> None:
+    body = _body(tools=_tools(name), **extra)
+    reply = plan_reply(body, format=name, tool_calls=asked)  # type: ignore[arg-type]
+    assert len(reply.tool_calls) == expected
+    assert reply.finish == ("tool_calls" if expected else "stop")
+
+
+def test_n_choices_differ_and_choice_zero_is_the_answer() -> None:
+    reply = plan_reply(_body(n=3), format="openai")
+    assert [c.index for c in reply.choices] == [0, 1, 2]
+    assert reply.text == answer_for(_body())
+    assert len({c.text for c in reply.choices}) == 3
+    assert reply.output_tokens == sum(len(c.pieces) for c in reply.choices)
+    events = reply_events(reply, format="openai")
+    assert [e.choice for e in events if isinstance(e, StreamStart)] == [0, 1, 2]
+    message = build_message(events)
+    assert [c.text for c in message.choices] == [c.text for c in reply.choices]
+
+
+@pytest.mark.parametrize(("name", "raw"), [("openai", "stop"), ("anthropic", "stop_sequence")])
+def test_a_stop_sequence_ends_the_text_before_it(name: str, raw: str) -> None:
+    answer = answer_for(_body())
+    word = tokens(answer)[6].strip()
+    key = "stop" if name == "openai" else "stop_sequences"
+    reply = plan_reply(_body(**{key: ["zzz", word]}), format=name)  # type: ignore[arg-type]
+    assert reply.text == answer[: answer.index(word)]
+    assert reply.stop_sequence == word
+    assert reply.choices[0].raw_finish == raw
+    assert reply.finish == "stop"
+
+
+def test_thinking_comes_before_the_text_and_counts_as_output() -> None:
+    body = _body(max_tokens=2000, thinking={"type": "enabled", "budget_tokens": 1024})
+    reply = plan_reply(body, format="anthropic")
+    assert reply.thinking and reply.signature
+    events = reply_events(reply, format="anthropic")
+    kinds = [type(e).__name__ for e in events]
+    assert kinds.index("ReasoningDelta") < kinds.index("TextDelta")
+    assert reply.output_tokens == len(reply.thinking) + len(tokens(reply.text))
+    assert plan_reply(body, format="anthropic").signature == reply.signature  # deterministic
+
+
+def test_reasoning_tokens_come_out_of_the_completion_budget() -> None:
+    body = _body(model="o4-mini", reasoning_effort="high", max_completion_tokens=500)
+    reply = plan_reply(body, format="openai")
+    assert 448 <= reply.reasoning_tokens < 500
+    assert len(reply.choices[0].pieces) == 500 - reply.reasoning_tokens
+    assert reply.finish == "length"
+    assert reply.output_tokens == 500
+    assert plan_reply(_body(model="gpt-4o"), format="openai").reasoning_tokens == 0
+
+
+def test_a_nonce_changes_ids_but_not_content() -> None:
+    body = _body(tools=_tools("openai"))
+    first = plan_reply(body, format="openai", tool_calls=2, nonce="a" * 29)
+    second = plan_reply(body, format="openai", tool_calls=2, nonce="b" * 29)
+    assert first.id != second.id
+    assert [c.id for c in first.tool_calls] != [c.id for c in second.tool_calls]
+    assert [(c.name, c.arguments) for c in first.tool_calls] == [
+        (c.name, c.arguments) for c in second.tool_calls
+    ]

@@ -17,11 +17,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.clients import bench_clients, bench_latency
 from bench.decode import bench_event_decode, bench_sse_decode
 from bench.end_to_end import bench_end_to_end
 from bench.memory import bench_memory
 from bench.operators import bench_operators
 from bench.results import Table, render_markdown, to_json
+from bench.scaling import bench_retry_scaling, bench_tool_call_scaling
 
 __all__ = ["BENCHMARKS", "main", "run"]
 
@@ -38,6 +40,22 @@ _SIZES: Mapping[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"lengths": (10_000, 100_000), "repeat": 3},
         {"lengths": (1000, 10_000), "repeat": 1},
     ),
+    "clients": (
+        {"shapes": ((1, 100_000), (200, 500), (1000, 100)), "repeat": 1},
+        {"shapes": ((1, 2000), (20, 100), (50, 40)), "repeat": 1},
+    ),
+    "latency": (
+        {"streams": 200, "rate": 50.0, "seconds": 10.0},
+        {"streams": 10, "rate": 50.0, "seconds": 1.0},
+    ),
+    "retry_scaling": (
+        {"sizes": (10_000, 100_000, 1_000_000), "repeat": 1},
+        {"sizes": (1000, 10_000), "repeat": 1},
+    ),
+    "tool_call_scaling": (
+        {"sizes": (1_000, 10_000, 100_000), "repeat": 1},
+        {"sizes": (100, 1000), "repeat": 1},
+    ),
 }
 
 #: The benchmark functions, in report order.
@@ -47,9 +65,23 @@ BENCHMARKS: Mapping[str, Callable[..., Table]] = {
     "operators": bench_operators,
     "end_to_end": bench_end_to_end,
     "memory": bench_memory,
+    "clients": bench_clients,
+    "latency": bench_latency,
+    "retry_scaling": bench_retry_scaling,
+    "tool_call_scaling": bench_tool_call_scaling,
 }
 
-_PACKAGES = ("streamkit", "reactivex", "aiohttp", "orjson", "openai", "anthropic", "pydantic")
+_PACKAGES = (
+    "streamkit",
+    "reactivex",
+    "aiohttp",
+    "orjson",
+    "openai",
+    "anthropic",
+    "pydantic",
+    "httpx",
+    "httpx-sse",
+)
 
 
 def run(
@@ -78,6 +110,7 @@ def machine() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "load": [round(load, 1) for load in os.getloadavg()],
         "versions": versions,
     }
 
@@ -89,7 +122,7 @@ def _header(meta: Mapping[str, Any], quick: bool) -> list[str]:
         f"## streamkit benchmarks{mode}",
         "",
         f"{meta['date']} · {meta['implementation']} {meta['python']} · {meta['platform']} · "
-        f"{meta['cpus']} CPUs",
+        f"{meta['cpus']} CPUs · load average {'/'.join(map(str, meta['load']))} at the start",
         "",
         f"Packages: {versions}.",
         "",

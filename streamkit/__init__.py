@@ -27,6 +27,10 @@ from streamkit import operators as operators
 from streamkit import record as record
 from streamkit import server as server
 from streamkit import sinks as sinks
+
+# ``sk.batch`` is the function; the package's other names are imported with
+# ``from streamkit.batch import RateLimiter`` (``import streamkit.batch as b`` gives the function).
+from streamkit.batch import batch
 from streamkit.bridge import aiter_events, collect
 from streamkit.client import ChatEndpoint, RepeatedRequestWarning, open_stream, stream_chat
 from streamkit.errors import (
@@ -110,6 +114,7 @@ __all__ = [
     "TransportError",
     "Usage",
     "aiter_events",
+    "batch",
     "build_message",
     "collect",
     "collect_message",

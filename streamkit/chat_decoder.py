@@ -28,8 +28,6 @@ Rules that hold whatever the split of the bytes:
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from streamkit.errors import ConnectionLostError
 from streamkit.events import BlockStart, ContentEvent, ProviderData, StreamStart, Usage
 from streamkit.formats import FormatName, WireFormat, get_format
@@ -100,14 +98,19 @@ class ChatDecoder:
             return []
         self._unaccounted += len(data)
         events: list[ContentEvent] = []
+        decoder = self._decoder
+        decode = decoder.decode  # looked up once: this loop runs once per event
         try:
             for sse in self._sse.feed(data):
-                for event in self._decoder.decode(sse, received_at):
+                decoded = decode(sse, received_at)
+                if decoded:
                     if self._unaccounted:
-                        event = replace(event, wire_bytes=self._unaccounted)
+                        # The format decoder built this event for this call and no one else
+                        # holds it yet: stamping it in place spares rebuilding a frozen value.
+                        object.__setattr__(decoded[0], "wire_bytes", self._unaccounted)
                         self._unaccounted = 0
-                    events.append(event)
-                if self.finished:
+                    events += decoded
+                if decoder.finished:
                     break  # the end marker: whatever follows it is not part of the answer
         except Exception as exc:
             if not events:

@@ -31,6 +31,7 @@ from typing import Any, Final, TextIO
 import orjson
 
 from streamkit import __version__
+from streamkit.batch.cli import add_batch_command
 from streamkit.client import ChatEndpoint
 from streamkit.errors import APIStatusError, StreamkitError, StreamTimeoutError
 from streamkit.events import Retrying
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_chat(commands)
     _add_serve(commands)
     add_web_command(commands)
+    add_batch_command(commands)
     return parser
 
 
@@ -244,7 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    # A command's ``run`` gives the exit code, or a coroutine giving it (``web`` runs its own loop).
+    # A command's ``run`` gives the exit code, or a coroutine giving it (``web`` and ``batch``
+    # run their own loop).
     run: Callable[[argparse.Namespace], int | Coroutine[Any, Any, int]] = args.run
     try:
         outcome = run(args)

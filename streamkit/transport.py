@@ -37,7 +37,7 @@ from aiohttp.http_exceptions import ContentEncodingError
 from multidict import CIMultiDict
 from reactivex import Observable
 
-from streamkit.bridge import from_async_iterable
+from streamkit.bridge import from_async_batches
 from streamkit.chat_decoder import ChatDecoder, is_content
 from streamkit.errors import (
     APIStatusError,
@@ -67,6 +67,9 @@ T_co = TypeVar("T_co", covariant=True)
 _MAX_ERROR_BODY = 1024 * 1024
 #: How long to wait for an error body when no idle or total deadline is set.
 _ERROR_BODY_WAIT = 30.0
+#: The most body bytes decoded at once: what one read decodes is delivered as one batch, and a
+#: bounded read keeps that batch small when the consumer is behind and the rest waits as bytes.
+_READ_SIZE = 8 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +141,9 @@ async def _stream(
     decoder: _BodyDecoder[T],
     error_for_status: ErrorForStatus,
     is_content: Callable[[T], bool],
-) -> AsyncGenerator[T, None]:
-    """POST ``request`` and yield what ``decoder`` makes of the body, enforcing the deadlines."""
+) -> AsyncGenerator[list[T], None]:
+    """POST ``request`` and yield what ``decoder`` makes of each read of the body, as one list,
+    enforcing the deadlines."""
     timeouts = request.timeouts
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -178,7 +182,7 @@ async def _stream(
             phase, deadline = _next_deadline(timeouts, started, loop.time(), last_content)
             try:
                 async with asyncio.timeout_at(deadline):
-                    chunk = await content.readany()
+                    chunk = await content.read(_READ_SIZE)
             except TimeoutError as exc:
                 raise StreamTimeoutError(phase, _seconds(timeouts, phase)) from exc
             except aiohttp.ClientPayloadError as exc:
@@ -192,10 +196,11 @@ async def _stream(
             received_at = time.monotonic()
             if request.tap is not None:
                 request.tap(chunk, received_at)
-            for item in decoder.feed(chunk, received_at):
-                if is_content(item):
+            items = list(decoder.feed(chunk, received_at))
+            if items:
+                if any(map(is_content, items)):
                     last_content = loop.time()
-                yield item
+                yield items
             decoder.check()  # a malformed event after those: fail now, not at the next read
             if decoder.finished:
                 break  # the end marker: done, even if the server leaves the body open
@@ -423,7 +428,7 @@ def chat_attempt(
         tap=tap,
         secrets=request_secrets(sent_headers, api_key=api_key, url=url),
     )
-    return from_async_iterable(
+    return from_async_batches(
         lambda: _stream(
             request,
             ChatDecoder(format, max_event_bytes=max_event_bytes),
@@ -474,7 +479,7 @@ def sse_attempt(
         method=chosen,
         secrets=request_secrets(headers or {}, url=url),
     )
-    return from_async_iterable(
+    return from_async_batches(
         lambda: _stream(
             request, _SSEBody(max_event_bytes, on_retry), _generic_status_error, lambda _: True
         )

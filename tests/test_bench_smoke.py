@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import bench.run
+from bench.clients import DEFAULT_CLIENTS, bench_clients, bench_latency
 from bench.data import answer_events, encode_stream, split_feeds, tool_call_events
 from bench.decode import bench_event_decode, bench_sse_decode
 from bench.end_to_end import run_end_to_end
@@ -15,6 +16,11 @@ from bench.memory import bench_memory, fold_message
 from bench.operators import bench_operators
 from bench.results import RATIO_MARK, Row, Table, format_value, render_markdown
 from bench.run import main
+from bench.scaling import bench_retry_scaling, bench_tool_call_scaling, tool_call_stream
+from bench.stream_clients import Delays, stamps
+from bench.wire_server import paced_chunk
+from streamkit.chat_decoder import ChatDecoder
+from streamkit.events import ToolCallEnd
 from streamkit.fold.message_builder import build_message
 from streamkit.server import EmbeddedServer
 
@@ -145,3 +151,54 @@ def test_command_line_prints_the_table_and_writes_json(
     assert data["meta"]["quick"] is True
     assert [bench["name"] for bench in data["benchmarks"]] == ["sse_decode"]
     assert data["benchmarks"][0]["rows"][0]["values"]["vs streamkit (x)"] == 1.0
+
+
+# --- end to end against the bare server, and scaling ---------------------------------------------
+
+
+def test_client_comparison_runs_every_client_in_its_own_process_and_checks_its_chunks() -> None:
+    table = bench_clients(shapes=((1, 30), (3, 10)))
+    _check_table(table, "clients")
+    assert len(table.rows) == 2 * len(DEFAULT_CLIENTS)
+    floor = table.row("1 x 30: floor: aiohttp iter_any + split + orjson")
+    assert floor.values["vs floor (x)"] == 1.0
+    assert table.row("3 x 10: streamkit: typed events, async for").values["chunks"] == 30
+    assert all(row.values["peak RSS MiB"] > 0 for row in table.rows)  # type: ignore[operator]
+
+
+def test_latency_reads_the_send_stamps_of_paced_chunks() -> None:
+    table = bench_latency(streams=2, rate=100.0, seconds=0.2)
+    _check_table(table, "latency")
+    assert table.row("floor: aiohttp iter_any + split + orjson").values["samples"] == 40
+    assert table.row("streamkit: typed events, async for").values["samples"] == 40
+    lateness = table.row("streamkit: buffer_text(10, 0.1), async for: lateness beyond its window")
+    assert lateness.values["samples"]
+
+
+def test_paced_chunks_carry_their_send_time_and_lateness_counts_from_the_due_time() -> None:
+    chunk = paced_chunk((b'data: {"t":"', b'"}\n\n'), 12.5)
+    assert chunk == b'data: {"t":" 12.500000"}\n\n'
+    assert stamps(" 1.5 2.25") == [1.5, 2.25]
+    delays = Delays()
+    delays.text(" 0.0 0.0", batch=10, window=0.1)  # a short string: due 100 ms after its first
+    assert delays.lateness and delays.lateness[0] >= 0
+
+
+def test_retry_scaling_delivers_the_whole_answer_in_every_case() -> None:
+    table = bench_retry_scaling(sizes=(200, 2000))
+    _check_table(table, "retry_scaling")
+    assert len(table.rows) == 6
+    assert table.row("restart half-way: 200 events").values["growth (x)"] == 1.0
+
+
+def test_tool_call_scaling_gets_every_call_at_index_zero() -> None:
+    table = bench_tool_call_scaling(sizes=(20, 200))
+    _check_table(table, "tool_call_scaling")
+    assert table.row("decode + to_message(): 200 calls").values["calls"] == 200
+
+
+def test_reused_index_zero_gives_each_call_its_own_index() -> None:
+    decoder = ChatDecoder("openai")
+    events = [event for feed in tool_call_stream(50) for event in decoder.feed(feed)]
+    ends = [event.index for event in events if isinstance(event, ToolCallEnd)]
+    assert ends == list(range(50))

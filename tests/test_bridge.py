@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator
 
 import pytest
 import reactivex
+from aiohttp import web
 from reactivex import Observable
+from reactivex import operators as ops
 from reactivex.abc import DisposableBase
 from reactivex.subject import Subject
 
-from streamkit.bridge import aiter_events, collect, from_async_iterable
+from streamkit.bridge import aiter_events, collect, from_async_batches, from_async_iterable
+from streamkit.client import stream_chat
+from streamkit.events import Finish, StreamStart, TextDelta
+from streamkit.formats.openai import OpenAIEncoder
 
 
 class Probe:
@@ -263,3 +269,107 @@ async def test_overflow_while_subscribing() -> None:
         async for item in events:
             got.append(item)
     assert got == [0, 1, 2]
+
+
+# -- backpressure -------------------------------------------------------------------------------
+
+
+async def _let_the_loop_run(turns: int = 50) -> None:
+    for _ in range(turns):
+        await asyncio.sleep(0)
+
+
+async def test_a_consumer_that_is_behind_pauses_the_source() -> None:
+    probe = Probe(list(range(1000)))
+    async with aiter_events(from_async_iterable(probe.gen), pause_at=8) as events:
+        assert await events.__anext__() == 0
+        await _let_the_loop_run()
+        assert len(probe.yielded) <= 1 + 8 + 1  # one taken, 8 waiting, one pulled: not 1000
+        rest = [item async for item in events]
+    assert rest == list(range(1, 1000))
+
+
+async def test_backpressure_reaches_the_source_through_operators() -> None:
+    probe = Probe(list(range(500)))
+    source = from_async_iterable(probe.gen).pipe(
+        ops.filter(lambda item: item % 2 == 0), ops.map(lambda item: item * 10)
+    )
+    async with aiter_events(source, pause_at=4) as events:
+        assert await events.__anext__() == 0
+        await _let_the_loop_run()
+        assert len(probe.yielded) <= 2 * 4 + 2  # half the items pass the filter
+        rest = [item async for item in events]
+    assert rest == [item * 10 for item in range(2, 500, 2)]
+
+
+async def test_a_batch_is_handed_over_no_faster_than_the_consumer_takes_it() -> None:
+    pulled: list[int] = []
+
+    async def batches() -> AsyncGenerator[list[int], None]:
+        for start in range(0, 300, 100):
+            pulled.append(start)
+            yield list(range(start, start + 100))
+
+    delivered: list[int] = []
+    source = from_async_batches(batches).pipe(ops.do_action(delivered.append))
+    async with aiter_events(source, pause_at=10) as events:
+        assert await events.__anext__() == 0
+        await _let_the_loop_run()
+        assert pulled == [0]  # the next read waits
+        assert len(delivered) <= 10 + 1  # the first batch itself is handed over as taken
+        got = [0] + [item async for item in events]
+    assert got == list(range(300))
+
+
+async def test_empty_batches_emit_nothing() -> None:
+    async def batches() -> AsyncGenerator[list[int], None]:
+        yield []
+        yield [1, 2]
+        yield []
+
+    assert await collect(from_async_batches(batches)) == [1, 2]
+
+
+def test_pause_at_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="pause_at"):
+        aiter_events(reactivex.empty(), pause_at=0)
+
+
+async def test_a_slow_consumer_stops_the_transport_reading_the_socket() -> None:
+    """The whole answer is megabytes; a consumer that stalls after one event leaves it unread."""
+    events = [StreamStart(id="c", model="m"), *(TextDelta(f" w{i}") for i in range(20_000))]
+    encoder = OpenAIEncoder(created=0)
+    body = b"".join(encoder.encode(event) for event in events)
+    body += encoder.encode(Finish("stop", raw_reason="stop")) + encoder.finish()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionResetError):
+            for start in range(0, len(body), 4096):
+                await response.write(body[start : start + 4096])
+            await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    read: list[int] = []
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        body_json = {"model": "m", "messages": []}
+        stream = stream_chat(url, body_json, tap=lambda data, _: read.append(len(data)))
+        async with asyncio.timeout(30):
+            async with aiter_events(stream, pause_at=16) as iterator:
+                await iterator.__anext__()
+                for _ in range(20):  # the server meanwhile writes all it can
+                    await asyncio.sleep(0.01)
+                assert sum(read) < 64 * 1024 < len(body) // 10
+                texts = [event async for event in iterator if isinstance(event, TextDelta)]
+        assert len(texts) == 20_000  # the event taken first was the StreamStart
+        assert sum(read) == len(body)
+    finally:
+        await runner.cleanup()

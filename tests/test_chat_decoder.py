@@ -7,7 +7,6 @@ the same events (``wire_bytes`` aside: it counts the bytes of each read, so it f
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -17,17 +16,18 @@ from streamkit.chat_decoder import ChatDecoder, is_content
 from streamkit.errors import APIStatusError, ConnectionLostError, ProtocolError
 from streamkit.events import ContentEvent, StreamStart, TextDelta, Usage
 from streamkit.formats import FormatName
+from tests.formats.transcript_files import TRANSCRIPTS, format_of
 
-TRANSCRIPTS = Path(__file__).parent / "formats" / "transcripts"
-#: Transcripts that end with the format's end marker (the error ones end with an error event).
+#: Transcripts that end with the format's end marker (the others end with an error event:
+#: ``*_error.sse``, and a Responses ``response.failed``).
 COMPLETE = sorted(
-    path.name for path in TRANSCRIPTS.glob("*.sse") if not path.name.endswith("_error.sse")
+    path.name
+    for path in TRANSCRIPTS.glob("*.sse")
+    if not path.name.endswith(("_error.sse", "_failed.sse"))
 )
 OPENAI_END_MARKER = b"data: [DONE]\n\n"
 
 
-def _format(name: str) -> FormatName:
-    return "anthropic" if name.startswith("anthropic") else "openai"
 
 
 def _decode(fmt: FormatName, chunks: list[bytes]) -> list[ContentEvent]:
@@ -42,7 +42,7 @@ def _decode(fmt: FormatName, chunks: list[bytes]) -> list[ContentEvent]:
 @pytest.mark.parametrize("name", COMPLETE)
 def test_any_split_of_a_transcript_gives_the_same_events(name: str) -> None:
     body = (TRANSCRIPTS / name).read_bytes()
-    fmt = _format(name)
+    fmt = format_of(name)
     whole = _decode(fmt, [body])
     assert whole, "the transcript decodes to events"
     assert _decode(fmt, [body[i : i + 1] for i in range(len(body))]) == whole
@@ -53,7 +53,7 @@ def test_any_split_of_a_transcript_gives_the_same_events(name: str) -> None:
 @pytest.mark.parametrize("name", COMPLETE)
 def test_bytes_after_the_end_marker_are_ignored_whatever_the_split(name: str) -> None:
     body = (TRANSCRIPTS / name).read_bytes()
-    fmt = _format(name)
+    fmt = format_of(name)
     trailing = b'data: {"not": "part of the answer"}\n\ndata: [DONE]\n\n: late\n\n'
     whole = _decode(fmt, [body])
     for cut in (len(body) - 3, len(body), len(body) + 5):

@@ -57,6 +57,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "streamkit.server",
             "streamkit.relay",
             "streamkit.web",
+            "streamkit.batch",
         ),
     ),
 )

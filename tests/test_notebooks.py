@@ -65,6 +65,7 @@ def test_every_notebook_is_tested() -> None:
         "01_quickstart.ipynb",
         "02_custom_pipeline.ipynb",
         "03_replay.ipynb",
+        "04_batch.ipynb",
     ]
 
 
@@ -142,3 +143,19 @@ def test_replay_gives_the_live_message_fast_and_timed(tmp_path: Path) -> None:
     assert answer.startswith(stdout(outputs).split("same message: True\n")[1][:80])
     (summary,) = [line for line in stdout(outputs).splitlines() if "TTFT" in line]
     assert 0 <= ttft(summary) < 1  # replayed times are on the meter's clock
+
+
+def test_batch_shows_progress_and_resumes_when_the_cell_runs_again(tmp_path: Path) -> None:
+    outputs = execute("04_batch.ipynb", tmp_path)
+
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    (first,) = lines_with(outputs, "first run: ")
+    done_first = int(first.split("first run: ")[1].split(" done")[0])
+    assert 0 < done_first < 24 and "stopped: budget" in first
+    (second,) = lines_with(outputs, "second run: ")
+    rest = 24 - done_first
+    assert second.startswith(f"second run: {rest} done · {done_first} skipped · 0 failed")
+    assert lines_with(outputs, "requests: ") == [f"requests: {done_first} then {rest}"]
+    assert lines_with(outputs, "each row asked once: ") == ["each row asked once: True"]
+    assert lines_with(outputs, "all exact: ") == ["all exact: True"]
+    assert any("text/html" in o.get("data", {}) for o in outputs)  # the DataFrame

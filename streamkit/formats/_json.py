@@ -69,6 +69,11 @@ def optional_field(
         ProtocolError: the field is there but neither null nor a ``kind``.
     """
     value = obj.get(name)
+    # Decoders call this several times per event: the usual answer (exactly the JSON type, or
+    # absent) must cost no more than the lookup. ``type(True) is int`` is false, so a boolean
+    # still goes the long way and is rejected there.
+    if type(value) is kind:
+        return value
     if value is None:
         return default
     if isinstance(value, kind) and not _is_bool_for_int(value, kind):

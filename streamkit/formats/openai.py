@@ -92,6 +92,7 @@ class _ChoiceCalls:
     ids: dict[int, str] = field(default_factory=dict)  # event index -> call id
     used: set[int] = field(default_factory=set)  # event indexes given out
     open: set[int] = field(default_factory=set)  # event indexes of calls not yet ended
+    top: int = -1  # the largest of them: kept, since max(used) per new call is quadratic
 
     def resolve(self, wire: int, call_id: str | None) -> int:
         """The event index of a piece at ``wire`` carrying ``call_id``."""
@@ -103,8 +104,9 @@ class _ChoiceCalls:
                 if call_id:
                     self.ids[index] = call_id
                 return index
-        index = wire if wire not in self.used else max(self.used) + 1
+        index = wire if wire not in self.used else self.top + 1
         self.used.add(index)
+        self.top = max(self.top, index)
         self.indexes[wire] = index
         if call_id:
             self.ids[index] = call_id

@@ -11,7 +11,7 @@ source completes and before its error is passed on, so nothing is lost or reorde
 is ever empty.
 
 The batching policy is plain code (``_Batch``), tested on its own; the operators wrap it with a
-per-subscription lock and one timer on the scheduler.
+per-subscription lock and one timer on the scheduler, re-armed for each batch that needs it.
 """
 
 from __future__ import annotations
@@ -30,12 +30,15 @@ from reactivex.disposable import (
 )
 
 from streamkit.events import Rewind, StreamEvent, TextDelta
-from streamkit.operators.base import Operator, check_event, resolve_scheduler
+from streamkit.operators.base import Operator, check_event, now_seconds, resolve_scheduler
 
 __all__ = ["buffer_events", "buffer_text"]
 
 T = TypeVar("T")
 B = TypeVar("B")
+
+#: How early a timer may fire and still flush its batch, in seconds.
+_EARLY = 0.001
 
 
 def _check(count: int, seconds: float | None) -> None:
@@ -97,25 +100,45 @@ def _batching(
             pending_timer = SerialDisposable()
             upstream = SingleAssignmentDisposable()
             stopped = False
+            # One timer at a time, re-armed rather than replaced: a batch that fills up by count
+            # leaves the timer running, and when it fires it flushes the batch waiting then only
+            # if that batch's time is up, else it re-arms for the rest. Creating and cancelling a
+            # timer per batch cost more than the batching saved.
+            armed = False
+            deadline = 0.0  # when the waiting batch is due, on the scheduler's clock
+
+            def arm(delay: float) -> None:
+                nonlocal armed
+                armed = True
+                pending_timer.disposable = timer.schedule_relative(delay, on_timer)
 
             def flush() -> None:
                 items = batch.take()
-                pending_timer.disposable = None
                 if items:
                     observer.on_next(pack(items))
 
-            def on_timer(generation: int) -> None:
+            def on_timer(*_: object) -> None:
+                nonlocal armed
                 with lock:
-                    if not stopped and batch.generation == generation:
+                    armed = False
+                    if stopped or not batch.items or seconds is None:
+                        return
+                    left = deadline - now_seconds(timer)
+                    # Event loops fire timers up to their clock's resolution early, and the
+                    # scheduler's clock may not be the loop's: within a millisecond is due.
+                    if left > _EARLY:
+                        # Never longer than a window, should the clock have jumped back.
+                        arm(min(left, seconds))
+                    else:
                         flush()
 
             def on_next(event: StreamEvent) -> None:
+                nonlocal deadline
                 with lock:
                     if stopped:
                         return
                     if clears(event):
                         batch.clear()
-                        pending_timer.disposable = None
                     item = select(event)
                     if item is None:
                         return
@@ -123,10 +146,9 @@ def _batching(
                     if full:
                         flush()
                     elif first and seconds is not None:
-                        generation = batch.generation
-                        pending_timer.disposable = timer.schedule_relative(
-                            seconds, lambda *_: on_timer(generation)
-                        )
+                        deadline = now_seconds(timer) + seconds
+                        if not armed:
+                            arm(seconds)
 
             def finish(end: Callable[[], None]) -> None:
                 nonlocal stopped

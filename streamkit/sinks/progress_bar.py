@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, Protocol, TextIO, overload
 
 import reactivex.operators as rx_ops
@@ -93,7 +93,7 @@ def track(bar: ProgressBar) -> Operator[StreamEvent, StreamEvent]:
 
 @overload
 async def gather_streams(
-    factories: Iterable[StreamFactory],
+    factories: Iterable[StreamFactory] | Mapping[str, StreamFactory],
     *,
     concurrency: int = 4,
     progress: bool | ProgressBar = True,
@@ -107,7 +107,7 @@ async def gather_streams(
 
 @overload
 async def gather_streams(
-    factories: Iterable[StreamFactory],
+    factories: Iterable[StreamFactory] | Mapping[str, StreamFactory],
     *,
     concurrency: int = 4,
     progress: bool | ProgressBar = True,
@@ -120,7 +120,7 @@ async def gather_streams(
 
 
 async def gather_streams(
-    factories: Iterable[StreamFactory],
+    factories: Iterable[StreamFactory] | Mapping[str, StreamFactory],
     *,
     concurrency: int = 4,
     progress: bool | ProgressBar = True,
@@ -137,9 +137,12 @@ async def gather_streams(
     With ``jsonl``, each result is appended to that file as soon as it is known, in completion
     order, as ``{"index": i, "message": {...}}`` (``message_to_dict``) or, for a failure,
     ``{"index": i, "error": {"type": ..., "message": ...}}``: a crash loses no finished work.
+    Pass ``factories`` as a mapping from row keys to factories and each record also carries its
+    ``"key"``, so records can be matched to rows across runs (``index`` is only the position in
+    this call). For keyed, resumable, rate-limited runs over a dataset use ``sk.batch``.
 
     Args:
-        factories: one per stream.
+        factories: one per stream, or a mapping of row keys to them.
         concurrency: the most streams running at once (at least 1).
         progress: show a ``tqdm`` bar (True), none (False), or advance the bar given.
         desc: the bar's label.
@@ -163,7 +166,12 @@ async def gather_streams(
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-    todo = list(factories)
+    keys: list[str] | None = None
+    if isinstance(factories, Mapping):
+        keys = [str(key) for key in factories]
+        todo = list(factories.values())
+    else:
+        todo = list(factories)
     bar: ProgressBar | None
     owned = progress is True
     if progress is True:
@@ -181,7 +189,10 @@ async def gather_streams(
                     raise
                 result = exc
         if jsonl is not None:
-            append_jsonl(jsonl, _result_record(index, result))
+            record = _result_record(index, result)
+            if keys is not None:
+                record = {"key": keys[index], **record}
+            append_jsonl(jsonl, record)
         if bar is not None:
             bar.update(1)
         return result

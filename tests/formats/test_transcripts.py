@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,24 +25,15 @@ from streamkit.fold.message_builder import build_message
 from streamkit.formats import FormatName
 from streamkit.record import load_recording
 from tests.formats.sdk_accumulate import anthropic_final_message, openai_final_completion
-
-TRANSCRIPTS = Path(__file__).parent / "transcripts"
+from tests.formats.transcript_files import TRANSCRIPTS, format_of
 
 
 def _transcripts() -> Iterator[tuple[str, FormatName, bytes]]:
     for path in sorted(TRANSCRIPTS.glob("**/*.sse")):
-        yield path.stem, _format_of(path.name), path.read_bytes()
+        yield path.stem, format_of(path.name), path.read_bytes()
     for path in sorted(TRANSCRIPTS.glob("recorded/*.jsonl")):
         recording = load_recording(path)
         yield path.stem, recording.format, recording.body
-
-
-def _format_of(name: str) -> FormatName:
-    """The wire format a transcript's file name starts with (other servers speak OpenAI's)."""
-    for fmt in ("anthropic", "responses", "gemini"):
-        if name.startswith(f"{fmt}_"):
-            return fmt
-    return "openai"
 
 
 def decode(fmt: FormatName, pieces: list[bytes]) -> list[ContentEvent]:

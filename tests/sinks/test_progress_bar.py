@@ -124,3 +124,14 @@ def test_the_default_bar_is_text_that_moves_without_widgets() -> None:
         bar.update(1)
     assert type(bar) is tqdm  # not the notebook widget, which needs a widget front end
     assert "\r" in out.getvalue() and "2/2" in out.getvalue()
+
+
+async def test_a_mapping_of_factories_records_each_rows_key(tmp_path: Path) -> None:
+    # Rerunning only some rows must not mix up answers: records carry keys, not just positions.
+    streams = FakeStreams()
+    path = tmp_path / "answers.jsonl"
+    factories = {f"row-{i}": functools.partial(streams.factory, i) for i in (7, 3, 5)}
+    messages = await gather_streams(factories, concurrency=2, progress=False, jsonl=path)
+    assert [m.text for m in messages] == ["answer 7", "answer 3", "answer 5"]
+    by_key = {r["key"]: message_from_dict(r["message"]).text for r in read_jsonl(path)}
+    assert by_key == {"row-7": "answer 7", "row-3": "answer 3", "row-5": "answer 5"}

@@ -5,8 +5,8 @@ and returns the same kind of frame with result columns added (``answer``, ``answ
 ``answer_error``, ``input_tokens``, ``output_tokens``), in the frame's row order.
 ``store_frame(store, library="pandas")`` reads a result store back as a frame.
 
-The libraries are imported only here, and only the one the caller's frame belongs to
-(``pip install streamkit-llm[pandas]``, ``streamkit-llm[polars]``, ``streamkit-llm[parquet]`` for Arrow).
+The libraries are imported only here, and only the one the caller's frame belongs to (the
+extras ``pandas``, ``polars`` and ``parquet`` for Arrow: ``pip install 'streamkit-llm[pandas]'``).
 Rows are handed to the batch one at a time (pandas ``itertuples``, polars ``iter_rows``, Arrow
 record batches), so no second copy of the frame is made as dicts.
 """

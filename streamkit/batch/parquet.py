@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from streamkit.batch.store import JSONLStore, StoredPartial, StrPath
+from streamkit.extras import missing_extra
 
 __all__ = ["ParquetStore"]
 
@@ -34,7 +35,7 @@ def _pyarrow() -> tuple[Any, Any]:
     try:
         return importlib.import_module("pyarrow"), importlib.import_module("pyarrow.parquet")
     except ImportError as exc:
-        raise ImportError("Parquet stores need pyarrow: pip install streamkit-llm[parquet]") from exc
+        raise missing_extra("parquet", "Parquet stores need pyarrow") from exc
 
 
 class ParquetStore:

@@ -1,4 +1,4 @@
-"""Serve a relay from Starlette or FastAPI (the ``asgi`` extra: ``pip install streamkit-llm[asgi]``).
+"""Serve a relay from Starlette or FastAPI (``pip install 'streamkit-llm[asgi]'``).
 
 ``return relay_streaming_response(events)`` from a route gives a ``StreamingResponse`` over
 ``relay_body``. However the response ends (sent, or the client disconnected), the relay is closed,

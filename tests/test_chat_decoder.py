@@ -28,8 +28,6 @@ COMPLETE = sorted(
 OPENAI_END_MARKER = b"data: [DONE]\n\n"
 
 
-
-
 def _decode(fmt: FormatName, chunks: list[bytes]) -> list[ContentEvent]:
     decoder = ChatDecoder(fmt)
     events: list[ContentEvent] = []

@@ -337,6 +337,7 @@ class ProgressOperator:
         )
         return measured(source.pipe(events_only("measure_progress()")))
 
+
 def measure_progress(
     meter: ProgressMeter | None = None,
     *,

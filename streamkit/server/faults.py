@@ -26,14 +26,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
+from streamkit.errors import StreamkitError
+
 __all__ = ["FAULT_HEADER", "FaultPlan", "FaultSpecError", "parse_faults"]
 
 #: The request header that carries fault specs.
 FAULT_HEADER = "x-streamkit-fault"
 
 
-class FaultSpecError(ValueError):
-    """A fault spec could not be parsed; ``spec`` is the offending text."""
+class FaultSpecError(StreamkitError, ValueError):
+    """A fault spec could not be parsed; ``spec`` is the offending text.
+
+    A ``StreamkitError`` like every error streamkit raises, and a ``ValueError`` as bad input.
+    """
 
     def __init__(self, spec: str, reason: str) -> None:
         super().__init__(f"invalid fault spec {spec!r}: {reason}")

@@ -6,7 +6,8 @@
 - ``to_jsonl`` / ``append_jsonl`` / ``read_jsonl``: JSON Lines files, crash-safe.
 - ``live_view``: a live Markdown view in a Jupyter cell.
 - ``plot_stats``: a stream's statistics drawn with matplotlib (the ``plot`` extra).
-- ``gather_streams`` / ``progress_bar`` / ``track``: many streams, bounded, with a tqdm bar.
+- ``gather_streams``: many streams, bounded, results in order; ``progress_bar`` / ``track``:
+  a tqdm bar that counts streams.
 
 Recording raw bytes for replay lives in ``streamkit.record``.
 """
@@ -21,6 +22,7 @@ from streamkit.sinks.console import (
     format_tool_call,
     print_stream,
 )
+from streamkit.sinks.gather import StreamFactory, gather_streams
 from streamkit.sinks.jsonl import (
     JSONLError,
     RecordedError,
@@ -35,7 +37,7 @@ from streamkit.sinks.jsonl import (
 )
 from streamkit.sinks.notebook import DisplayHandle, live_view, render_markdown
 from streamkit.sinks.plot import plot_stats
-from streamkit.sinks.progress_bar import ProgressBar, gather_streams, progress_bar, track
+from streamkit.sinks.progress_bar import ProgressBar, progress_bar, track
 
 __all__ = [
     "ConsoleWriter",
@@ -43,6 +45,7 @@ __all__ = [
     "JSONLError",
     "ProgressBar",
     "RecordedError",
+    "StreamFactory",
     "StreamHandle",
     "append_jsonl",
     "collect_message",

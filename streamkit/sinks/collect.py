@@ -1,7 +1,7 @@
 """Await the final assembled ``Message`` of a stream.
 
 The sink for code that wants the whole answer, not its pieces: ``await collect_message(events)``.
-The folding is ``streamkit.message.to_message``; this module only awaits it.
+The folding is the ``to_message`` operator (``streamkit.operators``); this module only awaits it.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from streamkit.errors import StreamkitError
 from streamkit.server import FaultPlan, FaultSpecError, parse_faults
 
 
@@ -64,7 +65,7 @@ def test_without_faults_keeps_only_keep_alives() -> None:
 def test_bad_specs_raise_a_value_error_naming_the_spec(header: str, spec: str, reason: str) -> None:
     with pytest.raises(FaultSpecError) as info:
         parse_faults(header)
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, StreamkitError)
     assert info.value.spec == spec
     assert reason in str(info.value)
     assert repr(spec) in str(info.value)

@@ -1,4 +1,5 @@
-"""gather_streams: bounded concurrency, results in order, a bar that counts, a crash-safe log."""
+"""gather_streams and its bar: bounded concurrency, results in order, a bar that counts, a
+crash-safe log."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from reactivex import Observable
 from streamkit.bridge import collect, from_async_iterable
 from streamkit.errors import ServerError
 from streamkit.events import StreamEvent, StreamStart, TextDelta
+from streamkit.sinks.gather import StreamFactory, gather_streams
 from streamkit.sinks.jsonl import message_from_dict, read_jsonl
-from streamkit.sinks.progress_bar import StreamFactory, gather_streams, progress_bar, track
+from streamkit.sinks.progress_bar import progress_bar, track
 
 
 class FakeStreams:

@@ -415,7 +415,7 @@ def test_help_shows_every_default() -> None:
     blocks = re.split(r"\n  (?=-)", options)[1:]  # one block per option, wrapped lines joined
     helps = {block.split()[0].rstrip(","): " ".join(block.split()) for block in blocks}
     del helps["-h"]
-    assert len(helps) == 17
+    assert len(helps) == 18
     for option, text in helps.items():
         assert "(default: " in text, option
     assert "(default: off, as in the library, where retry= is opt- in)" in helps["--retry"]

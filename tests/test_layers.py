@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "streamkit.exact_json",
             "streamkit._credentials",
             "streamkit.redaction",
+            "streamkit.extras",
         ),
     ),
     (
@@ -42,9 +43,17 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("folds", ("streamkit.fold",)),
-    ("operators", ("streamkit.operators", "streamkit.bridge")),
+    ("operators", ("streamkit.operators", "streamkit.bridge", "streamkit.otel")),
     ("transport", ("streamkit.transport",)),
-    ("composition", ("streamkit.client", "streamkit.event_source")),
+    (
+        "composition",
+        (
+            "streamkit.stream_handle",
+            "streamkit.client",
+            "streamkit.event_source",
+            "streamkit.sync",
+        ),
+    ),
     (
         "edges",
         (

@@ -22,7 +22,7 @@ from streamkit.sinks.console import (
     format_tool_call,
     print_stream,
 )
-from streamkit.sinks.gather import StreamFactory, gather_streams
+from streamkit.sinks.gather import gather_streams
 from streamkit.sinks.jsonl import (
     JSONLError,
     RecordedError,
@@ -45,7 +45,6 @@ __all__ = [
     "JSONLError",
     "ProgressBar",
     "RecordedError",
-    "StreamFactory",
     "StreamHandle",
     "append_jsonl",
     "collect_message",

@@ -5,7 +5,7 @@ Run by hand (a long measurement, not part of ``bench.run`` or the tests)::
     python -m bench.batch --rows 2000 20000 200000 --concurrency 64 256
 
 Each (mode, rows, concurrency) runs in a fresh child process, so its peak RSS
-(``ru_maxrss``) is its own; the embedded server (``rate=0``) runs in another child. Modes:
+(``VmHWM``) is its own; the embedded server (``rate=0``) runs in another child. Modes:
 
 - ``batch``: ``sk.batch`` over a generator of rows, results streamed to a JSONL store,
   nothing kept (``.run()``);
@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from bench.peak_rss import peak_rss_kib
 
 __all__ = ["main", "measure"]
 
@@ -103,7 +104,7 @@ def measure(mode: str, rows: int, concurrency: int, url: str) -> dict[str, Any]:
         "done": done,
         "seconds": round(seconds, 2),
         "rows_per_s": round(done / seconds, 1),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": round(peak_rss_kib() / 1024, 1),
     }
 
 

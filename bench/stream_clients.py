@@ -30,6 +30,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.peak_rss import peak_rss_kib
+
 __all__ = ["CLIENTS", "Delays", "main", "stamps"]
 
 #: How long one benchmark process may take, whatever happens (every wait has a bound).
@@ -190,11 +192,13 @@ def _streamkit(consume: str) -> _Run:
 
         import streamkit as sk
         from streamkit import operators as ops
+        from streamkit.formats import get_format
 
+        wire_format = get_format(fmt)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
 
             def events(body: _Body) -> Any:
-                return sk.stream_chat(url, body, format=fmt, api_key="x", session=session)
+                return sk.stream_chat(url, body, format=wire_format, api_key="x", session=session)
 
             async def by_iteration(body: _Body) -> int:
                 got = 0
@@ -291,15 +295,6 @@ def _rss_kib() -> int:
     return pages * resource.getpagesize() // 1024
 
 
-def _peak_rss_kib() -> int:
-    """This process's peak RSS (VmHWM): ``ru_maxrss`` would carry the parent's over ``exec``."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
 async def _measure(
     client: str, url: str, streams: int, chunks: int, paced: float | None
 ) -> dict[str, Any]:
@@ -330,7 +325,7 @@ async def _measure(
         "cpu_s": cpu,
         "wall_s": wall,
         "rss_before_kib": rss_before,
-        "rss_peak_kib": _peak_rss_kib(),
+        "rss_peak_kib": peak_rss_kib(),
     }
     if delays is not None:
         result["delays"] = delays.delays

@@ -32,8 +32,6 @@ from streamkit.sse import encode_event
 __all__ = ["bench_retry_scaling", "bench_tool_call_scaling", "tool_call_stream"]
 
 _GROWTH = "growth (x)"
-#: The most tool calls ``to_message()`` is timed with (see the note in its table).
-_MESSAGE_CALLS = 10_000
 
 
 def bench_retry_scaling(
@@ -152,8 +150,6 @@ def bench_tool_call_scaling(
     for label, pipe in pipelines.items():
         base: float | None = None
         for calls in sizes:
-            if label.endswith("to_message()") and calls > _MESSAGE_CALLS:
-                continue  # still quadratic (see the note): the largest size would take hours
             data = tool_call_stream(calls)
             run = _tool_run(data, pipe)
             check = run()
@@ -175,9 +171,6 @@ def bench_tool_call_scaling(
         notes=(
             "Each call is three chunks (id and name, two argument pieces); the stream is decoded "
             "from bytes in 8 KiB reads. growth = µs/call relative to the smallest size.",
-            f"to_message() runs only up to {_MESSAGE_CALLS:,} calls: the message fold still "
-            "copies a choice's tuple of tool calls for each call it adds (quadratic; "
-            "streamkit.fold.message_builder), so 100k calls would take hours.",
         ),
     )
 

@@ -33,6 +33,7 @@ from streamkit.events import (
     Usage,
 )
 from streamkit.exact_json import join_surrogates
+from streamkit.fold.append_log import AppendLog
 from streamkit.fold.text_pieces import Pieces
 from streamkit.fold.tool_calls import (
     InvalidArguments,
@@ -94,7 +95,7 @@ class _Items:
 class _Content:
     """What the builder keeps beside the outline: block order, lists, other blocks' openings."""
 
-    order: Mapping[int, tuple[_BlockKey, ...]] = field(default_factory=dict)  # by choice
+    order: Mapping[int, AppendLog[_BlockKey, None]] = field(default_factory=dict)  # by choice
     lists: Mapping[_ListKey, _Items] = field(default_factory=dict)
     others: Mapping[tuple[int, int], BlockStart] = field(default_factory=dict)
     logprobs: frozenset[int] = frozenset()  # choices that received a Logprobs event
@@ -121,11 +122,13 @@ class MessageBuilder:
     _outline: Message = field(default_factory=lambda: Message(id="", model=""))
     _texts: Mapping[_TextKey, Pieces] = field(default_factory=dict)
     _content: _Content = field(default_factory=_Content)
+    # The completed tool calls of each choice, by call index; put into the outline when built.
+    _calls: Mapping[int, AppendLog[int, ToolCall]] = field(default_factory=dict)
 
     @property
     def message(self) -> Message:
         """The message so far, without the tool calls still open."""
-        return _fill_texts(self._outline, self._texts, self._content)
+        return _fill_texts(self._outline, self._texts, self._content, self._calls)
 
     def build(self) -> Message:
         """The complete message: calls still open are completed, as at the end of a stream.
@@ -133,15 +136,12 @@ class MessageBuilder:
         Raises:
             ToolCallError: with ``invalid="raise"``, a call completed here has invalid arguments.
         """
-        _, calls = flush_tool_calls(self.tool_calls)
-        outline = self._outline
-        for call in calls:
-            outline = _add_tool_call(outline, call, self.invalid)
-        choices = tuple(
-            replace(choice, tool_calls=tuple(sorted(choice.tool_calls, key=_by_index)))
-            for choice in outline.choices
-        )
-        return _fill_texts(replace(outline, choices=choices), self._texts, self._content)
+        _, flushed = flush_tool_calls(self.tool_calls)
+        outline, calls = self._outline, self._calls
+        for call in flushed:
+            outline = _with_choice(outline, call.choice)
+            calls = _add_call(calls, call, self.invalid)
+        return _fill_texts(outline, self._texts, self._content, calls)
 
 
 def accumulate(state: MessageBuilder, event: StreamEvent) -> MessageBuilder:
@@ -180,20 +180,25 @@ def accumulate(state: MessageBuilder, event: StreamEvent) -> MessageBuilder:
             state.invalid, ToolCallState(), replace(state._outline, choices=blank)
         )
     tool_calls, completed = step_tool_calls(state.tool_calls, event)
-    outline = _apply(state._outline, event, state.invalid)
+    outline = _apply(state._outline, event)
+    calls = state._calls
+    if isinstance(event, ToolCall):
+        calls = _add_call(calls, event, state.invalid)
     for call in completed:
         if isinstance(call, ToolCall):
-            outline = _add_tool_call(outline, call, state.invalid)
+            outline = _with_choice(outline, call.choice)
+            calls = _add_call(calls, call, state.invalid)
     return MessageBuilder(
         state.invalid,
         tool_calls,
         outline,
         _add_text(state._texts, event),
         _add_content(state._content, event),
+        calls,
     )
 
 
-def _apply(message: Message, event: StreamEvent, invalid: InvalidArguments) -> Message:
+def _apply(message: Message, event: StreamEvent) -> Message:
     """``message`` with what ``event`` says, except streamed text (see ``_add_text``)."""
     if isinstance(
         event,
@@ -233,7 +238,7 @@ def _apply(message: Message, event: StreamEvent, invalid: InvalidArguments) -> M
             ),
         )
     if isinstance(event, ToolCall):
-        return _add_tool_call(message, event, invalid)
+        return _with_choice(message, event.choice)  # the call itself: see _add_call
     if isinstance(event, ToolCallPreview):
         return message  # a view of fragments the builder assembles itself
     raise TypeError(
@@ -308,9 +313,10 @@ def _add_content(content: _Content, event: StreamEvent) -> _Content:
         return content
     if block is not None:
         choice = getattr(event, "choice", 0)
-        order = content.order.get(choice, ())
-        if block not in order:
-            content = replace(content, order={**content.order, choice: (*order, block)})
+        order = content.order.get(choice)
+        if order is None or block not in order:
+            blocks: AppendLog[_BlockKey, None] = AppendLog() if order is None else order
+            content = replace(content, order={**content.order, choice: blocks.add(block, None)})
     if lists:
         merged = dict(content.lists)
         for key, items in lists.items():
@@ -329,8 +335,13 @@ _FAMILIES: Mapping[str, Literal["text", "reasoning", "tool"]] = {
 }
 
 
-def _fill_texts(outline: Message, texts: Mapping[_TextKey, Pieces], content: _Content) -> Message:
-    """``outline`` with its streamed texts, block order and lists put in."""
+def _fill_texts(
+    outline: Message,
+    texts: Mapping[_TextKey, Pieces],
+    content: _Content,
+    calls: Mapping[int, AppendLog[int, ToolCall]],
+) -> Message:
+    """``outline`` with its streamed texts, tool calls, block order and lists put in."""
     joined = {key: join_surrogates(pieces.join()) for key, pieces in texts.items()}
     lists = {key: items.items() for key, items in content.lists.items()}
 
@@ -356,6 +367,7 @@ def _fill_texts(outline: Message, texts: Mapping[_TextKey, Pieces], content: _Co
             refusal=joined.get(("refusal", n, None)),
             reasoning_blocks=blocks,
             logprobs=logprobs,
+            tool_calls=tuple(sorted(calls[n].values(), key=_by_index)) if n in calls else (),
         )
         return replace(filled, content=_blocks(filled, content, joined, lists))
 
@@ -437,16 +449,19 @@ def _with_block(message: Message, choice_index: int, index: int, redacted: bool)
     )
 
 
-def _add_tool_call(message: Message, call: ToolCall, invalid: InvalidArguments) -> Message:
+def _add_call(
+    calls: Mapping[int, AppendLog[int, ToolCall]], call: ToolCall, invalid: InvalidArguments
+) -> Mapping[int, AppendLog[int, ToolCall]]:
+    """``calls`` with ``call`` added to its choice's, in constant time (a message of n calls
+    folds in O(n)); a call completed already (assembled twice) is not added again."""
     if invalid == "raise":
         validate_tool_call(call)
-
-    def add(choice: Choice) -> Choice:
-        if any(known.index == call.index for known in choice.tool_calls):
-            return choice  # completed already: the same call, assembled twice
-        return replace(choice, tool_calls=(*choice.tool_calls, call))
-
-    return _update(message, call.choice, add)
+    known = calls.get(call.choice)
+    if known is None:
+        known = AppendLog()
+    elif call.index in known:
+        return calls
+    return {**calls, call.choice: known.add(call.index, call)}
 
 
 def _merge_usage(earlier: Usage | None, later: Usage) -> Usage:

@@ -38,6 +38,7 @@ from streamkit.events import (
 from streamkit.exact_json import join_surrogates
 from streamkit.fold.partial_json import parse_partial_json
 from streamkit.fold.text_pieces import Pieces
+from streamkit.fold.versioned_map import VersionedMap
 from streamkit.tool_arguments import parse_arguments, validate_tool_call
 
 __all__ = [
@@ -160,7 +161,7 @@ class ToolCallState:
     """
 
     previews: bool = False
-    open_calls: Mapping[_Key, PartialToolCall] = field(default_factory=dict)
+    open_calls: Mapping[_Key, PartialToolCall] = field(default_factory=VersionedMap)
 
 
 def step_tool_calls(
@@ -183,7 +184,7 @@ def step_tool_calls(
         key = (event.choice, event.index)
         call = state.open_calls.get(key) or PartialToolCall(event.index, event.choice)
         call = call.extend(event)
-        state = replace(state, open_calls={**state.open_calls, key: call})
+        state = replace(state, open_calls=_versioned(state.open_calls).set(key, call))
         return state, (call.preview(),) if state.previews else ()
     if isinstance(event, ToolCallEnd):
         return _complete(state, [(event.choice, event.index)], event.received_at)
@@ -191,7 +192,7 @@ def step_tool_calls(
         keys = sorted(key for key in state.open_calls if key[0] == event.choice)
         return _complete(state, keys, event.received_at)
     if isinstance(event, Rewind) and state.open_calls:
-        return replace(state, open_calls={}), ()
+        return replace(state, open_calls=VersionedMap()), ()
     return state, ()
 
 
@@ -201,7 +202,8 @@ def flush_tool_calls(state: ToolCallState) -> tuple[ToolCallState, tuple[ToolCal
     Each keeps the receive time of its last fragment.
     """
     calls = tuple(state.open_calls[key] for key in sorted(state.open_calls))
-    return replace(state, open_calls={}), tuple(call.complete(call.received_at) for call in calls)
+    completed = tuple(call.complete(call.received_at) for call in calls)
+    return replace(state, open_calls=VersionedMap()), completed
 
 
 def _complete(
@@ -210,5 +212,12 @@ def _complete(
     calls = [state.open_calls[key] for key in keys if key in state.open_calls]
     if not calls:
         return state, ()
-    remaining = {key: call for key, call in state.open_calls.items() if key not in keys}
+    remaining = _versioned(state.open_calls)
+    for key in keys:
+        remaining = remaining.remove(key)
     return replace(state, open_calls=remaining), tuple(c.complete(received_at) for c in calls)
+
+
+def _versioned(calls: Mapping[_Key, PartialToolCall]) -> VersionedMap[_Key, PartialToolCall]:
+    """``calls`` as a map changed in O(1) a step (a state may be built with a plain dict)."""
+    return calls if isinstance(calls, VersionedMap) else VersionedMap(calls)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -249,12 +250,29 @@ def test_resolve_api_key_prefers_streamkit_then_the_formats_variable() -> None:
     assert resolve_api_key("anthropic", {}) is None
 
 
+def _ctrl_c_as_on_a_terminal() -> None:
+    """In the child: SIGINT as a terminal delivers it. A shell's background job (``make test &``)
+    ignores SIGINT, and a child inherits that; the server would then never hear Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _communicate_or_kill(process: subprocess.Popen[str]) -> tuple[str, str]:
+    """The process's output once it ends; killed (and the test failed) if it has not in 10 s."""
+    try:
+        return process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+
+
 def test_serve_runs_until_interrupted() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "streamkit", "serve", "--port", "0", "--rate", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ctrl_c_as_on_a_terminal,
     )
     try:
         assert process.stdout is not None
@@ -266,8 +284,8 @@ def test_serve_runs_until_interrupted() -> None:
         )
         assert result.stdout == expected_answer("Hi") + "\n"
     finally:
-        process.send_signal(2)  # SIGINT, as Ctrl-C
-        _, stderr = process.communicate(timeout=10)
+        process.send_signal(signal.SIGINT)  # as Ctrl-C
+        _, stderr = _communicate_or_kill(process)
     assert process.returncode == 130
     assert "Traceback" not in stderr
 
@@ -301,6 +319,7 @@ def test_serve_can_require_a_key_from_the_environment() -> None:
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=_ctrl_c_as_on_a_terminal,
     ) as process:
         try:
             assert process.stdout is not None
@@ -308,8 +327,8 @@ def test_serve_can_require_a_key_from_the_environment() -> None:
             wrong = run_cli("chat", "Hi", "--base-url", url, env={"STREAMKIT_API_KEY": "nope"})
             right = run_cli("chat", "Hi", "--base-url", url, env={"STREAMKIT_API_KEY": SECRET})
         finally:
-            process.send_signal(2)
-            process.communicate(timeout=10)
+            process.send_signal(signal.SIGINT)
+            _communicate_or_kill(process)
 
     assert wrong.returncode == 1 and "401" in wrong.stderr
     assert right.returncode == 0, right.stderr

@@ -50,6 +50,24 @@ from streamkit.sse import SSEEvent, encode_comment, encode_event
 
 __all__ = ["FORMAT", "OpenAIDecoder", "OpenAIEncoder", "OpenAIFormat"]
 
+#: The user message a continuation request ends with: OpenAI's APIs have no assistant prefill,
+#: so the partial answer goes in as an assistant message and this asks for the rest.
+CONTINUE_PROMPT = "continue exactly where you stopped, without repeating anything"
+
+
+def bearer_headers(api_key: str | None) -> dict[str, str]:
+    """The request headers of OpenAI's streaming APIs (chat completions, Responses)."""
+    headers = {"content-type": "application/json", "accept": "text/event-stream"}
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
+    return headers
+
+
+def openai_error_body(message: str, error_type: str) -> dict[str, Any]:
+    """An OpenAI error body, as both of its APIs answer a failed request."""
+    return {"error": {"message": message, "type": error_type, "param": None, "code": None}}
+
+
 _FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
     "length": "length",
@@ -388,10 +406,7 @@ class OpenAIFormat:
         return self.path
 
     def headers(self, api_key: str | None) -> dict[str, str]:
-        headers = {"content-type": "application/json", "accept": "text/event-stream"}
-        if api_key:
-            headers["authorization"] = f"Bearer {api_key}"
-        return headers
+        return bearer_headers(api_key)
 
     def prompt_body(
         self, prompt: str, *, model: str, system: str | None, max_tokens: int
@@ -415,10 +430,7 @@ class OpenAIFormat:
         messages = [
             *body.get("messages", ()),
             {"role": "assistant", "content": partial},
-            {
-                "role": "user",
-                "content": "continue exactly where you stopped, without repeating anything",
-            },
+            {"role": "user", "content": CONTINUE_PROMPT},
         ]
         return {**self.stream_body(body), "messages": messages}
 
@@ -435,11 +447,10 @@ class OpenAIFormat:
         return encode_comment("keep-alive")
 
     def error_event(self, error_type: str, message: str) -> bytes:
-        body = {"error": {"message": message, "type": error_type, "param": None, "code": None}}
-        return encode_event(orjson.dumps(body))
+        return encode_event(orjson.dumps(openai_error_body(message, error_type)))
 
     def error_body(self, status: int, error_type: str, message: str) -> dict[str, Any]:
-        return {"error": {"message": message, "type": error_type, "param": None, "code": None}}
+        return openai_error_body(message, error_type)
 
     def error_from_response(
         self, status: int, body: bytes, headers: Mapping[str, str]

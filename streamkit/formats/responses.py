@@ -48,13 +48,12 @@ from streamkit.formats._json import (
     required_field,
     required_index,
 )
+from streamkit.formats.openai import CONTINUE_PROMPT, bearer_headers, openai_error_body
 from streamkit.message import Choice, Message
 from streamkit.sse import SSEEvent, encode_comment, encode_event
 
 __all__ = ["FORMAT", "ResponsesDecoder", "ResponsesEncoder", "ResponsesFormat"]
 
-#: The user message a continuation request ends with (the API has no assistant prefill).
-CONTINUE_PROMPT = "continue exactly where you stopped, without repeating anything"
 
 # incomplete_details.reason -> normalized reason.
 _INCOMPLETE_REASONS: dict[str, FinishReason] = {
@@ -598,10 +597,7 @@ class ResponsesFormat:
         return self.path
 
     def headers(self, api_key: str | None) -> dict[str, str]:
-        headers = {"content-type": "application/json", "accept": "text/event-stream"}
-        if api_key:
-            headers["authorization"] = f"Bearer {api_key}"
-        return headers
+        return bearer_headers(api_key)
 
     def prompt_body(
         self, prompt: str, *, model: str, system: str | None, max_tokens: int
@@ -646,7 +642,7 @@ class ResponsesFormat:
         return encode_event(orjson.dumps(body), event="error")
 
     def error_body(self, status: int, error_type: str, message: str) -> dict[str, Any]:
-        return {"error": {"message": message, "type": error_type, "param": None, "code": None}}
+        return openai_error_body(message, error_type)
 
     def error_from_response(
         self, status: int, body: bytes, headers: Mapping[str, str]

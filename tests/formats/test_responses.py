@@ -29,7 +29,8 @@ from streamkit.events import (
 )
 from streamkit.fold.message_builder import build_message
 from streamkit.formats import get_format
-from streamkit.formats.responses import CONTINUE_PROMPT, ResponsesDecoder
+from streamkit.formats.openai import CONTINUE_PROMPT
+from streamkit.formats.responses import ResponsesDecoder
 from streamkit.sse import SSEDecoder, SSEEvent
 from tests.formats._feeding import decode_every_way, feed
 

@@ -35,6 +35,7 @@ from streamkit.batch.cli import add_batch_command
 from streamkit.client import ChatEndpoint
 from streamkit.errors import APIStatusError, StreamkitError, StreamTimeoutError
 from streamkit.events import Retrying
+from streamkit.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from streamkit.extras import DISTRIBUTION
 from streamkit.formats import get_format
 from streamkit.operators.retry import DEFAULT_RESUME, RESUME_MODES, RetryPolicy
@@ -72,11 +73,6 @@ KEY_VARIABLES: Final[Mapping[str, str]] = {
 }
 #: Tokens per second of the embedded server under ``chat``: a realistic pace to watch.
 DEMO_RATE: Final = 60.0
-
-EXIT_OK: Final = 0
-EXIT_FAILED: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_INTERRUPTED: Final = 130
 
 
 class _UsageError(Exception):

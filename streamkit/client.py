@@ -331,16 +331,20 @@ def open_stream(
         ...         print(text, end="", flush=True)
         >>> message = await stream  # doctest: +SKIP
     """
-    endpoint = ChatEndpoint(
+    events = stream_chat(
         base_url,
+        body,
         format=format,
         api_key=api_key,
-        headers=headers or {},
+        headers=headers,
         session=session,
-        timeouts=timeouts or Timeouts(),
+        timeouts=timeouts,
         max_event_bytes=max_event_bytes,
+        retry=retry,
+        resume=resume,
+        tap=tap,
     )
-    return endpoint.open(body, retry=retry, resume=resume, tap=tap)
+    return ChatStream(events)
 
 
 def _observed(

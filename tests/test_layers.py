@@ -60,6 +60,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "streamkit",  # the package's public face re-exports every layer
             "streamkit.__main__",
             "streamkit.cli",
+            "streamkit.exit_codes",
             "streamkit.sinks",
             "streamkit.record",
             "streamkit.jsonl_file",

@@ -31,15 +31,11 @@ from streamkit.batch.results import Budget, format_summary
 from streamkit.batch.runner import Batch, batch
 from streamkit.client import ChatEndpoint
 from streamkit.errors import StreamkitError
+from streamkit.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from streamkit.operators.retry import RetryPolicy
 from streamkit.server import EmbeddedServer, parse_faults
 
 __all__ = ["add_batch_command", "input_rows", "row_request", "run"]
-
-EXIT_OK: Final = 0
-EXIT_FAILED: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_INTERRUPTED: Final = 130
 
 #: Redraws of the live line per second.
 _LIVE_INTERVAL: Final = 0.2

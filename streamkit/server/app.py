@@ -712,21 +712,27 @@ def _error_response(
 
 
 def _auth_error(fmt: WireFormat, request_id: str) -> web.Response:
-    if fmt.name in ("responses", "gemini"):
-        return chat_requests.auth_error(fmt, request_id)
-    if fmt.name == "openai":
-        body: dict[str, Any] = {
+    """The response to a request without the server's API key, as each API words it."""
+    if fmt.name == "gemini":
+        # Google answers an invalid key with a 400 INVALID_ARGUMENT, not a 401.
+        body = fmt.error_body(400, "invalid_request_error", "API key not valid.")
+        body["error"]["details"] = [
+            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}
+        ]
+        return _json_response(body, 400, request_id)
+    if fmt.name == "anthropic":
+        body = {
+            "type": "error",
+            "error": {"type": "authentication_error", "message": "invalid x-api-key"},
+            "request_id": request_id,
+        }
+    else:  # chat completions and Responses answer alike
+        body = {
             "error": {
                 "message": "Incorrect API key provided.",
                 "type": "invalid_request_error",
                 "param": None,
                 "code": "invalid_api_key",
             }
-        }
-    else:
-        body = {
-            "type": "error",
-            "error": {"type": "authentication_error", "message": "invalid x-api-key"},
-            "request_id": request_id,
         }
     return _json_response(body, 401, request_id)

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from streamkit.formats import WireFormat, get_format
 
-__all__ = ["GEMINI_ROUTE", "RESPONSES_ROUTE", "add_routes", "auth_error", "chat_request"]
+__all__ = ["GEMINI_ROUTE", "RESPONSES_ROUTE", "add_routes", "chat_request"]
 
 RESPONSES_ROUTE: Final = "/v1/responses"
 #: ``{call}`` is ``MODEL:streamGenerateContent`` or ``MODEL:generateContent``.
@@ -130,36 +130,6 @@ def gemini_chat_request(body: Mapping[str, Any], *, model: str, stream: bool) ->
     if choice is not None:
         chat["tool_choice"] = choice
     return chat
-
-
-def auth_error(fmt: WireFormat, request_id: str) -> web.Response:
-    """The response to a request without the server's API key, as each API words it.
-
-    Gemini answers an invalid key with a 400 ``INVALID_ARGUMENT`` (reason ``API_KEY_INVALID``),
-    not a 401; Responses as chat completions do.
-    """
-    if fmt.name == "gemini":
-        body = fmt.error_body(400, "invalid_request_error", "API key not valid.")
-        body["error"]["details"] = [
-            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}
-        ]
-        status = 400
-    else:
-        body = {
-            "error": {
-                "message": "Incorrect API key provided.",
-                "type": "invalid_request_error",
-                "param": None,
-                "code": "invalid_api_key",
-            }
-        }
-        status = 401
-    return web.Response(
-        body=orjson.dumps(body),
-        status=status,
-        content_type="application/json",
-        headers={"request-id": request_id, "x-request-id": request_id},
-    )
 
 
 def _chat_tool(name: Any, parameters: Any) -> dict[str, Any]:

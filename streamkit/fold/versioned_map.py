@@ -5,7 +5,9 @@ open calls in a ``dict`` copied per step cost O(n) a step, so an answer whose n 
 until its finish folds in O(n²). A ``VersionedMap`` shares one ``dict`` among its versions: the
 newest changes it in place and writes down what each change replaced; an older version, when it
 is read or changed, rebuilds its contents from that record (a copy, then the same cost again as
-a fresh map). Folding forward, as reducers do, is O(1) a change.
+a fresh map). Folding forward, as reducers do, is O(1) a change; the record is kept to a few
+changes per entry by starting a fresh one now and then, so memory follows the map's size, not
+the number of changes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 _MISSING: Final[Any] = object()
+#: Changes recorded beyond twice the map's size before a version starts a fresh record.
+_SPARE_CHANGES: Final = 64
 
 
 class _Shared(Generic[K, V]):
@@ -59,10 +63,14 @@ class VersionedMap(Mapping[K, V], Generic[K, V]):
         shared = self._shared
         with shared.lock:
             newest = len(shared.undo) == self._version
-            if newest:
+            # Past a few changes per entry, the record costs more memory than a fresh copy of
+            # the map: start one (still O(1) a change, amortized); older versions keep theirs.
+            fresh = len(shared.undo) <= 2 * len(shared.data) + _SPARE_CHANGES
+            if newest and fresh:
                 _apply(shared, key, value)
                 return _version_of(shared, self._version + 1)
-        fork: _Shared[K, V] = _Shared(self._contents())
+        contents = self._contents()
+        fork: _Shared[K, V] = _Shared(dict(contents) if contents is shared.data else contents)
         _apply(fork, key, value)
         return _version_of(fork, 1)
 

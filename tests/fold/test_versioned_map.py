@@ -69,3 +69,12 @@ def test_two_threads_changing_one_version_each_get_their_own() -> None:
         thread.join()
     assert sorted(sorted(r) for r in results) == [[0, k] for k in range(1, 9)]
     assert dict(base) == {0: 0}
+
+
+def test_the_record_of_changes_stays_in_proportion_to_the_map() -> None:
+    first: VersionedMap[str, int] = VersionedMap()
+    current = first.set("key", 0)
+    for n in range(1, 10_000):
+        current = current.set("key", n)  # one entry, changed many times
+    assert dict(current) == {"key": 9_999} and dict(first) == {}
+    assert len(current._shared.undo) <= 2 * len(current) + 64
